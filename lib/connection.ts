@@ -1,0 +1,194 @@
+import type { FastifyBaseLogger } from 'fastify'
+import { FST_REDIS_CONNECT } from './errors'
+import type { ConnectionSpec } from './options'
+
+/** The part of a node-redis client the lifecycle relies on. */
+export interface ClientLike {
+  readonly isOpen: boolean
+  readonly isReady: boolean
+  connect (): Promise<unknown>
+  ping (): Promise<unknown>
+  disconnect (): Promise<void>
+  on (event: string, listener: (...args: any[]) => void): unknown
+  off (event: string, listener: (...args: any[]) => void): unknown
+}
+
+type Strategy = false | number | ((retries: number, cause: Error) => false | Error | number)
+
+/** Longest wait between two reconnection attempts. */
+export const MAX_BACKOFF = 2000
+
+class TimeoutError extends Error {}
+
+function noop (): void {}
+
+/** Resolves with the promise, or rejects once `ms` have passed. */
+async function within<T> (promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(reject, ms, new TimeoutError(`no answer within ${ms} ms`))
+  })
+  try {
+    return await Promise.race([promise, deadline])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** Capped exponential backoff with a little jitter, so clients do not retry in step. */
+export function backoff (retries: number): number {
+  return Math.min(50 * 2 ** Math.min(retries, 10), MAX_BACKOFF) + Math.floor(Math.random() * 50)
+}
+
+/** node-redis options for a client the plugin builds itself. */
+function clientOptions (spec: ConnectionSpec, strategy: (retries: number, cause: Error) => false | number): object {
+  const { socket: userSocket, ...rest } = spec.clientOptions
+  const socket: Record<string, unknown> = {
+    connectTimeout: spec.connectTimeout,
+    ...userSocket,
+    reconnectStrategy: strategy
+  }
+  if (spec.socketPath !== undefined) {
+    socket.path = spec.socketPath
+  } else {
+    socket.host = spec.host
+    socket.port = spec.port
+  }
+  if (spec.tls) Object.assign(socket, spec.tls, { tls: true })
+  return {
+    ...rest,
+    socket,
+    database: spec.db,
+    ...(spec.username !== undefined && { username: spec.username }),
+    ...(spec.password !== undefined && { password: spec.password })
+  }
+}
+
+/**
+ * One connection's lifecycle: connect within a deadline, log state changes
+ * once per transition, close in bounded time. Wraps the traps of node-redis v4
+ * (see DESIGN.md): connect() that never settles, a missing error listener,
+ * quit() that hangs during an outage.
+ */
+export class Connection {
+  readonly client: ClientLike
+  private starting = false
+  private closing = false
+  private state: 'new' | 'ready' | 'down' = 'new'
+  private downSince = 0
+  private lastError: Error | undefined
+  /** Whether the plugin opened the client (and so must close it if startup fails). */
+  private opened = false
+  private readonly log: FastifyBaseLogger
+
+  /**
+   * `client` is the user's own client, or the builder of ours, which gets
+   * node-redis options that route reconnection through this connection.
+   */
+  constructor (readonly spec: ConnectionSpec, client: ClientLike | ((options: object) => unknown), log: FastifyBaseLogger) {
+    this.client = typeof client === 'function' ? client(clientOptions(spec, this.strategy)) as ClientLike : client
+    this.log = log
+    this.client.on('error', this.onError)
+    this.client.on('ready', this.onReady)
+  }
+
+  /** What node-redis calls before each reconnection attempt. */
+  readonly strategy = (retries: number, cause: Error): false | number => {
+    // At startup, fail at once with the cause (refused, DNS, TLS, auth)
+    // instead of retrying until the plugin timeout.
+    if (this.closing || this.starting) return false
+    const user = this.spec.clientOptions.socket?.reconnectStrategy as Strategy | undefined
+    if (user === undefined) return backoff(retries)
+    if (typeof user !== 'function') return user
+    const next = user(retries, cause)
+    return next instanceof Error ? false : next
+  }
+
+  private readonly onError = (err: Error): void => {
+    this.lastError = err
+    if (this.closing || this.starting) return
+    if (this.state === 'down') {
+      this.log.debug({ err }, `redis connection "${this.spec.name}" still down: ${err.message}`)
+      return
+    }
+    const was = this.state
+    this.state = 'down'
+    this.downSince = Date.now()
+    this.log.error({ err }, was === 'ready'
+      ? `redis connection "${this.spec.name}" lost (${err.message}); reconnecting with backoff, commands fail fast until it is back`
+      : `redis connection "${this.spec.name}" to ${this.spec.target} cannot connect yet (${err.message}); retrying with backoff`)
+  }
+
+  private readonly onReady = (): void => {
+    if (this.closing || this.starting) return
+    if (this.state === 'down') {
+      this.log.info(`redis connection "${this.spec.name}" is ready again after ${Date.now() - this.downSince} ms`)
+    }
+    this.state = 'ready'
+  }
+
+  /** Resolves once a PING is answered, or throws FST_REDIS_CONNECT within connectTimeout. */
+  async start (): Promise<void> {
+    const { client, spec } = this
+    this.opened = !client.isOpen
+    if (spec.lazyConnect) {
+      if (this.opened) client.connect().catch(noop)
+      return
+    }
+    this.starting = true
+    let connecting: Promise<unknown> | undefined
+    try {
+      const ready = async (): Promise<void> => {
+        if (this.opened) {
+          connecting = client.connect()
+          await connecting
+        }
+        // A connection can be "ready" without a single round trip (db 0, no
+        // password): only an answered PING proves the server is there.
+        await client.ping()
+      }
+      await within(ready(), spec.connectTimeout)
+    } catch (err) {
+      connecting?.catch(noop)
+      if (this.opened) await this.shutdown(spec.closeTimeout)
+      this.detach()
+      const cause = err instanceof TimeoutError && this.lastError ? this.lastError : err as Error
+      const why = err instanceof TimeoutError
+        ? `no answer within ${spec.connectTimeout} ms (connectTimeout)${this.lastError ? `; last error: ${this.lastError.message}` : ''}`
+        : cause.message
+      throw new FST_REDIS_CONNECT(`connection "${spec.name}" to ${spec.target} failed at startup: ${why}`, { cause })
+    } finally {
+      this.starting = false
+    }
+    this.state = 'ready'
+    this.log.debug(`redis connection "${spec.name}" to ${spec.target} is ready`)
+  }
+
+  /**
+   * Drains (a PING answered means every earlier command was answered), then
+   * drops the socket. Never quit(): it hangs forever while the server is down.
+   */
+  async close (): Promise<void> {
+    const { client, spec } = this
+    this.closing = true
+    if (spec.closeClient) {
+      if (client.isReady) await within(client.ping(), spec.closeTimeout).catch(noop)
+      await this.shutdown(spec.closeTimeout)
+    }
+    this.detach()
+  }
+
+  private async shutdown (ms: number): Promise<void> {
+    this.closing = true
+    if (!this.client.isOpen) return
+    await within(this.client.disconnect(), ms).catch(noop)
+  }
+
+  private detach (): void {
+    this.client.off('error', this.onError)
+    this.client.off('ready', this.onReady)
+    // A late error from a socket being torn down must still find a listener;
+    // a client the user keeps is theirs to listen to.
+    if (this.spec.closeClient) this.client.on('error', noop)
+  }
+}

@@ -1,0 +1,53 @@
+import { FST_REDIS_CONFIG, show } from './errors'
+import { CONFIG_KEYS } from './options'
+
+const PREFIX = /^[A-Za-z][A-Za-z0-9_]*$/
+
+const PROPERTY = {
+  URL: { type: 'string', minLength: 1 },
+  HOST: { type: 'string', minLength: 1 },
+  PORT: { type: 'integer', minimum: 1, maximum: 65535 },
+  DB: { type: 'integer', minimum: 0 },
+  USERNAME: { type: 'string' },
+  PASSWORD: { type: 'string' },
+  UNIX_SOCKET_PATH: { type: 'string', minLength: 1 },
+  TLS: { type: 'boolean' },
+  CONNECT_TIMEOUT: { type: 'integer', minimum: 1 },
+  CLOSE_TIMEOUT: { type: 'integer', minimum: 1 },
+  CLASS: { type: 'string', minLength: 1 },
+  LAZY_CONNECT: { type: 'boolean' }
+} as const satisfies Record<(typeof CONFIG_KEYS)[keyof typeof CONFIG_KEYS], object>
+
+type Suffix = keyof typeof PROPERTY
+type Value<S extends Suffix> = (typeof PROPERTY)[S]['type'] extends 'integer' ? number
+  : (typeof PROPERTY)[S]['type'] extends 'boolean' ? boolean : string
+
+/** The typed config object `@fastify/env` produces for these prefixes. */
+export type RedisEnvConfig<P extends string = 'REDIS'> = {
+  [K in `${P}_${Suffix}`]?: K extends `${P}_${infer S extends Suffix}` ? Value<S> : never
+}
+
+export interface RedisEnvSchema<P extends string> {
+  type: 'object'
+  properties: { [K in `${P}_${Suffix}`]: { type: string, minLength?: number, minimum?: number, maximum?: number } }
+}
+
+/**
+ * JSON schema of every `PREFIX_*` key, for `@fastify/env` / `env-schema`: use
+ * it as the schema, or spread its `properties` into a larger one. No key is
+ * required and none has a default, so the plugin's own defaults and the
+ * precedence of explicit options still apply.
+ */
+export function redisEnvSchema<P extends string = 'REDIS'> (...prefixes: P[]): RedisEnvSchema<P> {
+  const list: string[] = prefixes.length === 0 ? ['REDIS'] : prefixes
+  const properties: Record<string, object> = {}
+  for (const prefix of list) {
+    if (typeof prefix !== 'string' || !PREFIX.test(prefix)) {
+      throw new FST_REDIS_CONFIG(`redisEnvSchema(): prefix must match /^[A-Za-z][A-Za-z0-9_]*$/, got ${show(prefix)}`)
+    }
+    for (const suffix of Object.keys(PROPERTY) as Suffix[]) {
+      properties[`${prefix}_${suffix}`] = { ...PROPERTY[suffix] }
+    }
+  }
+  return { type: 'object', properties } as RedisEnvSchema<P>
+}

@@ -1,0 +1,92 @@
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
+import fp from 'fastify-plugin'
+import { createClient, type RedisClientType, type RedisDefaultModules, type RedisFunctions, type RedisModules, type RedisScripts } from 'redis'
+import { resolveBuilder } from './client-class'
+import { type ClientLike, Connection } from './connection'
+import { FST_REDIS_DUPLICATE } from './errors'
+import { nameOf, resolveOptions, type FastifyNodeRedisOptions } from './options'
+
+/**
+ * The type of a client the plugin builds: `RedisClient` for the default,
+ * `RedisClient<typeof modules, typeof functions, typeof scripts>` when
+ * `clientOptions` adds modules, functions or scripts.
+ */
+export type RedisClient<
+  M extends RedisModules = Record<string, never>,
+  F extends RedisFunctions = Record<string, never>,
+  S extends RedisScripts = Record<string, never>
+> = RedisClientType<RedisDefaultModules & M, F, S>
+
+/**
+ * The connections `fastify.redis` holds, by name. Empty until you augment it,
+ * so a misspelt name is a compile error:
+ *
+ * ```ts
+ * declare module 'fastify-node-redis' {
+ *   interface FastifyRedisConnections { cache: RedisClient }
+ * }
+ * ```
+ */
+export interface FastifyRedisConnections {}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Named node-redis connections: `fastify.redis.<lowercased prefix>`. */
+    redis: FastifyRedisConnections
+  }
+}
+
+// Which context a registry belongs to. A child context inherits its parent's
+// registry through the prototype chain and gets its own on first use, so a
+// connection is visible where it was registered and below, never above.
+const OWNER = Symbol('fastify-node-redis.owner')
+type Registry = Record<string, unknown> & { [OWNER]?: FastifyInstance }
+
+function registryOf (fastify: FastifyInstance): Registry {
+  const current = (fastify as unknown as { redis?: Registry }).redis
+  if (current !== undefined && current[OWNER] === fastify) return current
+  const registry: Registry = Object.create(current ?? null)
+  Object.defineProperty(registry, OWNER, { value: fastify })
+  if (current === undefined) {
+    fastify.decorate('redis', registry as FastifyRedisConnections)
+  } else {
+    // Shadow the inherited registry on this context only (decorate() refuses
+    // a name a parent already has, and must not touch the parent's object).
+    (fastify as unknown as { redis: Registry }).redis = registry
+  }
+  return registry
+}
+
+const plugin: FastifyPluginAsync<FastifyNodeRedisOptions> = async function fastifyNodeRedis (fastify, options) {
+  const name = nameOf(options)
+  const seen = (fastify as unknown as { redis?: Registry }).redis
+  if (seen !== undefined && name in seen) {
+    throw new FST_REDIS_DUPLICATE(`connection "${name}" is already registered in this context or a parent; give this one another prefix`)
+  }
+  const fallbackConfig = (fastify as unknown as { config?: unknown }).config
+  const spec = resolveOptions(options, fallbackConfig)
+  const log = fastify.log.child({ redis: name })
+
+  const connection = new Connection(spec, spec.client !== undefined
+    ? spec.client as ClientLike
+    : spec.clientClass === undefined ? createClient : await resolveBuilder(spec.clientClass, name), log)
+  await connection.start()
+  registryOf(fastify)[name] = connection.client
+  fastify.addHook('onClose', async () => { await connection.close() })
+}
+
+/** The plugin: `fastify.register(fastifyRedis, { prefix: 'CACHE', url })`. */
+const fastifyRedis = fp(plugin, {
+  fastify: '5.x',
+  name: 'fastify-node-redis'
+})
+
+export default fastifyRedis
+export { fastifyRedis }
+export type { FastifyNodeRedisOptions, ClientBuilder } from './options'
+export { redisEnvSchema, type RedisEnvConfig, type RedisEnvSchema } from './env-schema'
+export { errorCodes, FST_REDIS_CONFIG, FST_REDIS_DUPLICATE, FST_REDIS_CLIENT_CLASS, FST_REDIS_CONNECT } from './errors'
+
+// CommonJS: `require('fastify-node-redis')` is the plugin itself, with the named
+// exports on it, as in the official Fastify plugins.
+module.exports = Object.defineProperty(Object.assign(fastifyRedis, module.exports), '__esModule', { value: true })

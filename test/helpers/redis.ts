@@ -1,0 +1,211 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createClient } from 'redis'
+
+/** What a test may ask of the redis-server it starts. */
+export interface RedisServerOptions {
+  /** `requirepass` for the default user. */
+  password?: string
+  /** ACL users: `{ name: 'app', password: 's3cret' }` gets `on >s3cret ~* &* +@all`. */
+  users?: Array<{ name: string, password: string, rules?: string }>
+  /** Also listen on a unix socket in the server's temporary folder. */
+  unixSocket?: boolean
+  /** Bind the IPv6 loopback too. */
+  ipv6?: boolean
+  /** Serve TLS only, with a CA and a server certificate made by openssl. */
+  tls?: boolean
+  /** Any further redis-server arguments. */
+  args?: string[]
+}
+
+export interface RedisServer {
+  readonly port: number
+  readonly dir: string
+  /** Path of the unix socket, when asked for. */
+  readonly socket?: string
+  /** With `tls`: PEM files made for this server. */
+  readonly certs?: { ca: string, cert: string, key: string, caPem: string }
+  readonly process: ChildProcess
+  /** Runs a command through an admin connection the helper owns. */
+  command (...args: string[]): Promise<unknown>
+  /** CLIENT LIST, one object per connection. */
+  clients (): Promise<Array<Record<string, string>>>
+  /** SIGSTOP: the kernel still accepts connections, nothing answers. */
+  pause (): void
+  /** SIGCONT after pause(). */
+  resume (): void
+  /** SIGKILL, as a crash would. */
+  kill (): Promise<void>
+  /** Start again on the same port (and socket), after kill(). */
+  restart (): Promise<void>
+  /** Kill it and remove its folder (teardown does this). */
+  stop (): Promise<void>
+}
+
+interface Teardown { teardown (fn: () => unknown): void }
+
+let checked = false
+function requireRedisServer (): void {
+  if (checked) return
+  const probe = spawnSync('redis-server', ['--version'], { encoding: 'utf8' })
+  if (probe.error) {
+    throw new Error('redis-server is not installed, and the tests start their own. Install it first: ' +
+      '`sudo apt-get install redis-server` (Debian/Ubuntu) or `brew install redis` (macOS).')
+  }
+  checked = true
+}
+
+/** A TCP port nobody listens on right now. */
+export async function freePort (host = '127.0.0.1'): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = createServer()
+    server.unref()
+    server.on('error', reject)
+    server.listen(0, host, () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+const running = new Set<ChildProcess>()
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL')
+})
+
+function makeCerts (dir: string): { ca: string, cert: string, key: string, caPem: string } {
+  const run = (...args: string[]): void => {
+    const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' })
+    if (r.status !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${r.stderr}`)
+  }
+  writeFileSync(join(dir, 'san.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\n')
+  run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=fastify-node-redis test CA',
+    '-keyout', 'ca.key', '-out', 'ca.crt')
+  run('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-keyout', 'server.key', '-out', 'server.csr')
+  run('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2',
+    '-extfile', 'san.cnf', '-out', 'server.crt')
+  return { ca: join(dir, 'ca.crt'), cert: join(dir, 'server.crt'), key: join(dir, 'server.key'), caPem: readFileSync(join(dir, 'ca.crt'), 'utf8') }
+}
+
+async function launch (args: string[]): Promise<ChildProcess> {
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  running.add(child)
+  child.on('exit', () => running.delete(child))
+  let output = ''
+  await new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString()
+      if (output.includes('Ready to accept connections')) {
+        child.stdout!.off('data', onData)
+        resolve()
+      }
+    }
+    child.stdout!.on('data', onData)
+    child.stderr!.on('data', onData)
+    child.once('exit', (code) => reject(new Error(`redis-server exited (${code}) before it was ready:\n${output}`)))
+    child.once('error', reject)
+  })
+  child.stdout!.resume()
+  child.stderr!.resume()
+  return child
+}
+
+/**
+ * Starts a private redis-server for one test: a free port, a temporary
+ * folder, nothing saved to disk. Killed and removed in teardown.
+ */
+export async function startRedis (t: Teardown, options: RedisServerOptions = {}): Promise<RedisServer> {
+  requireRedisServer()
+  const dir = mkdtempSync(join(tmpdir(), 'fnr-redis-'))
+  const socket = options.unixSocket ? join(dir, 'redis.sock') : undefined
+  const certs = options.tls ? makeCerts(dir) : undefined
+  let port = 0
+  let child: ChildProcess | undefined
+  const argsFor = (p: number): string[] => {
+    const args = ['--bind', options.ipv6 ? '127.0.0.1 ::1' : '127.0.0.1', '--save', '', '--appendonly', 'no',
+      '--dir', dir, '--logfile', '', '--protected-mode', 'no']
+    if (certs) {
+      args.push('--port', '0', '--tls-port', String(p), '--tls-cert-file', certs.cert, '--tls-key-file', certs.key,
+        '--tls-ca-cert-file', certs.ca, '--tls-auth-clients', 'no')
+    } else {
+      args.push('--port', String(p))
+    }
+    if (socket) args.push('--unixsocket', socket, '--unixsocketperm', '700')
+    if (options.password) args.push('--requirepass', options.password)
+    for (const user of options.users ?? []) {
+      args.push('--user', `${user.name} on >${user.password} ${user.rules ?? '~* &* +@all'}`)
+    }
+    return args.concat(options.args ?? [])
+  }
+  // A free port can be taken between the probe and the bind: try a few.
+  for (let attempt = 0; child === undefined; attempt++) {
+    port = await freePort()
+    try {
+      child = await launch(argsFor(port))
+    } catch (err) {
+      if (attempt >= 4) throw err
+    }
+  }
+
+  let admin: ReturnType<typeof createClient> | undefined
+  const adminClient = async (): Promise<ReturnType<typeof createClient>> => {
+    if (admin?.isReady) return admin
+    const c = createClient({
+      socket: certs
+        ? { host: '127.0.0.1', port, tls: true, ca: certs.caPem, reconnectStrategy: false }
+        : { host: '127.0.0.1', port, reconnectStrategy: false },
+      ...(options.password && { password: options.password }),
+      name: 'test-admin'
+    })
+    c.on('error', () => {})
+    await c.connect()
+    admin = c
+    return c
+  }
+  const dropAdmin = async (): Promise<void> => {
+    const c = admin
+    admin = undefined
+    if (c?.isOpen) await c.disconnect().catch(() => {})
+  }
+
+  const server: RedisServer = {
+    port,
+    dir,
+    socket,
+    certs,
+    get process () { return child! },
+    async command (...args: string[]) {
+      return await (await adminClient()).sendCommand(args)
+    },
+    async clients () {
+      const list = String(await server.command('CLIENT', 'LIST'))
+      return list.trim().split('\n').filter(Boolean).map((line) =>
+        Object.fromEntries(line.split(' ').map((kv) => {
+          const eq = kv.indexOf('=')
+          return [kv.slice(0, eq), kv.slice(eq + 1)]
+        })))
+        .filter((c) => c.name !== 'test-admin')
+    },
+    pause () { child!.kill('SIGSTOP') },
+    resume () { child!.kill('SIGCONT') },
+    async kill () {
+      await dropAdmin()
+      const c = child!
+      if (c.exitCode !== null || c.signalCode !== null) return
+      await new Promise((resolve) => { c.once('exit', resolve); c.kill('SIGKILL') })
+    },
+    async restart () {
+      await server.kill()
+      child = await launch(argsFor(port))
+    },
+    async stop () {
+      await server.kill()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+  t.teardown(() => server.stop())
+  return server
+}
