@@ -150,12 +150,14 @@ export class Connection {
       await within(ready(), spec.connectTimeout)
     } catch (err) {
       connecting?.catch(noop)
+      // Read the last error before teardown adds its own.
+      const last = this.lastError
+      const cause = err instanceof TimeoutError && last ? last : err as Error
+      const why = err instanceof TimeoutError
+        ? `no answer within ${spec.connectTimeout} ms (connectTimeout)${last ? `; last error: ${last.message}` : ''}`
+        : cause.message
       if (this.opened) await this.shutdown(spec.closeTimeout)
       this.detach()
-      const cause = err instanceof TimeoutError && this.lastError ? this.lastError : err as Error
-      const why = err instanceof TimeoutError
-        ? `no answer within ${spec.connectTimeout} ms (connectTimeout)${this.lastError ? `; last error: ${this.lastError.message}` : ''}`
-        : cause.message
       throw new FST_REDIS_CONNECT(`connection "${spec.name}" to ${spec.target} failed at startup: ${why}`, { cause })
     } finally {
       this.starting = false

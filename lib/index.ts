@@ -48,7 +48,7 @@ function registryOf (fastify: FastifyInstance): Registry {
   const registry: Registry = Object.create(current ?? null)
   Object.defineProperty(registry, OWNER, { value: fastify })
   if (current === undefined) {
-    fastify.decorate('redis', registry as FastifyRedisConnections)
+    fastify.decorate('redis', registry as unknown as FastifyRedisConnections)
   } else {
     // Shadow the inherited registry on this context only (decorate() refuses
     // a name a parent already has, and must not touch the parent's object).

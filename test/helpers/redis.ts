@@ -17,6 +17,8 @@ export interface RedisServerOptions {
   ipv6?: boolean
   /** Serve TLS only, with a CA and a server certificate made by openssl. */
   tls?: boolean
+  /** Listen on this port instead of a free one picked by the helper. */
+  port?: number
   /** Any further redis-server arguments. */
   args?: string[]
 }
@@ -69,6 +71,15 @@ export async function freePort (host = '127.0.0.1'): Promise<number> {
       server.close(() => resolve(port))
     })
   })
+}
+
+/**
+ * The environment for a node child process whose coverage tap must not
+ * record: it runs under another transpiler (tsx), and its source maps would
+ * not merge with those of the test processes.
+ */
+export function untracedEnv (extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { ...process.env, _TAPJS_PROCESSINFO_COVERAGE_: '0', ...extra }
 }
 
 const running = new Set<ChildProcess>()
@@ -134,15 +145,20 @@ export async function startRedis (t: Teardown, options: RedisServerOptions = {})
       args.push('--port', String(p))
     }
     if (socket) args.push('--unixsocket', socket, '--unixsocketperm', '700')
-    if (options.password) args.push('--requirepass', options.password)
-    for (const user of options.users ?? []) {
-      args.push('--user', `${user.name} on >${user.password} ${user.rules ?? '~* &* +@all'}`)
+    if (options.users?.length) {
+      // ACL users go through an ACL file: redis-server splits --user arguments on spaces.
+      const lines = [`user default on ${options.password ? `>${options.password}` : 'nopass'} ~* &* +@all`]
+      for (const user of options.users) lines.push(`user ${user.name} on >${user.password} ${user.rules ?? '~* &* +@all'}`)
+      writeFileSync(join(dir, 'users.acl'), lines.join('\n') + '\n')
+      args.push('--aclfile', join(dir, 'users.acl'))
+    } else if (options.password) {
+      args.push('--requirepass', options.password)
     }
     return args.concat(options.args ?? [])
   }
   // A free port can be taken between the probe and the bind: try a few.
   for (let attempt = 0; child === undefined; attempt++) {
-    port = await freePort()
+    port = options.port ?? await freePort()
     try {
       child = await launch(argsFor(port))
     } catch (err) {

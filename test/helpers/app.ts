@@ -1,0 +1,38 @@
+import Fastify, { type FastifyInstance } from 'fastify'
+
+export interface Captured {
+  app: FastifyInstance
+  /** Every log line, parsed. */
+  logs: Array<Record<string, any>>
+  /** Every log line as written. */
+  raw: string[]
+}
+
+interface Teardown { teardown (fn: () => unknown): void }
+
+/** A Fastify instance whose log lines are kept for assertions; closed in teardown. */
+export function appWithLogs (t: Teardown, level = 'debug'): Captured {
+  const logs: Array<Record<string, any>> = []
+  const raw: string[] = []
+  const stream = {
+    write (line: string) {
+      raw.push(line)
+      logs.push(JSON.parse(line))
+    }
+  }
+  const app = Fastify({ logger: { level, stream } })
+  t.teardown(() => app.close())
+  return { app, logs, raw }
+}
+
+export const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Polls `check` until it returns true or `ms` pass; returns the time it took. */
+export async function eventually (check: () => Promise<boolean>, ms = 5000, every = 20): Promise<number> {
+  const start = Date.now()
+  for (;;) {
+    if (await check().catch(() => false)) return Date.now() - start
+    if (Date.now() - start > ms) throw new Error(`condition not met within ${ms} ms`)
+    await sleep(every)
+  }
+}

@@ -1,0 +1,209 @@
+import { test } from 'tap'
+import { resolveOptions, nameOf, type FastifyNodeRedisOptions } from '../lib/options'
+
+const pick = (spec: ReturnType<typeof resolveOptions>) => ({
+  host: spec.host, port: spec.port, socketPath: spec.socketPath, db: spec.db, username: spec.username, password: spec.password, tls: spec.tls
+})
+
+test('defaults to redis://localhost:6379/0 and the name "redis"', async (t) => {
+  const spec = resolveOptions()
+  t.equal(spec.name, 'redis')
+  t.equal(spec.prefix, 'REDIS')
+  t.equal(spec.target, 'redis://localhost:6379/0')
+  t.same(pick(spec), { host: 'localhost', port: 6379, socketPath: undefined, db: 0, username: undefined, password: undefined, tls: false })
+  t.equal(spec.connectTimeout, 5000)
+  t.equal(spec.closeTimeout, 5000)
+  t.equal(spec.lazyConnect, false)
+  t.equal(spec.clientOptions.disableOfflineQueue, true)
+  t.ok(Object.isFrozen(spec))
+})
+
+test('the prefix names the connection and the config keys', async (t) => {
+  t.equal(nameOf({ prefix: 'CACHE' }), 'cache')
+  t.equal(nameOf({ prefix: 'Sessions_2' }), 'sessions_2')
+  const spec = resolveOptions({ prefix: 'CACHE', config: { CACHE_PORT: '6380', REDIS_PORT: '1' } })
+  t.equal(spec.port, 6380)
+})
+
+test('config keys: numeric strings, booleans, empty strings mean unset', async (t) => {
+  const spec = resolveOptions({
+    config: {
+      REDIS_HOST: 'example.org',
+      REDIS_PORT: '6390',
+      REDIS_DB: '3',
+      REDIS_USERNAME: 'app',
+      REDIS_PASSWORD: 'pw',
+      REDIS_CONNECT_TIMEOUT: '1500',
+      REDIS_CLOSE_TIMEOUT: 700,
+      REDIS_LAZY_CONNECT: 'true',
+      REDIS_TLS: 'false',
+      REDIS_UNIX_SOCKET_PATH: '',
+      REDIS_URL: null
+    }
+  })
+  t.same(pick(spec), { host: 'example.org', port: 6390, socketPath: undefined, db: 3, username: 'app', password: 'pw', tls: false })
+  t.equal(spec.connectTimeout, 1500)
+  t.equal(spec.closeTimeout, 700)
+  t.equal(spec.lazyConnect, true)
+  t.equal(spec.target, 'rediss://app:***@example.org:6390/3'.replace('rediss', 'redis'))
+  t.equal(resolveOptions({ config: { REDIS_LAZY_CONNECT: '0', REDIS_TLS: 'yes' } }).lazyConnect, false)
+})
+
+test('explicit options beat config keys, field by field', async (t) => {
+  const spec = resolveOptions({ host: 'explicit', db: 2, config: { REDIS_HOST: 'config', REDIS_PORT: 6400, REDIS_DB: 9 } })
+  t.same(pick(spec), { host: 'explicit', port: 6400, socketPath: undefined, db: 2, username: undefined, password: undefined, tls: false })
+})
+
+test('fastify.config is the fallback config; options.config replaces it', async (t) => {
+  t.equal(resolveOptions({}, { REDIS_PORT: 7000 }).port, 7000)
+  t.equal(resolveOptions({ config: { REDIS_PORT: 7001 } }, { REDIS_PORT: 7000 }).port, 7001)
+  t.equal(resolveOptions({}, undefined).port, 6379)
+})
+
+test('the URL wins over discrete keys for what it contains', async (t) => {
+  const spec = resolveOptions({
+    url: 'redis://other:6381/4',
+    host: 'ignored',
+    port: 1,
+    unixSocketPath: '/ignored.sock',
+    db: 7,
+    password: 'kept',
+    config: { REDIS_USERNAME: 'kept-user' }
+  })
+  t.same(pick(spec), { host: 'other', port: 6381, socketPath: undefined, db: 4, username: 'kept-user', password: 'kept', tls: false })
+  t.equal(spec.target, 'redis://kept-user:***@other:6381/4')
+
+  const fromConfig = resolveOptions({ host: 'explicit', config: { REDIS_URL: 'redis://:u-pw@from-url/2' } })
+  t.same(pick(fromConfig), { host: 'from-url', port: 6379, socketPath: undefined, db: 2, username: undefined, password: 'u-pw', tls: false })
+
+  t.same(pick(resolveOptions({ url: 'redis:///2', port: 1 })), { host: 'localhost', port: 6379, socketPath: undefined, db: 2, username: undefined, password: undefined, tls: false }, 'a URL without host or port means localhost:6379')
+
+  const noDb = resolveOptions({ url: 'redis://h', db: 5 })
+  t.equal(noDb.db, 5, 'a URL without a db keeps DB')
+
+  const socket = resolveOptions({ url: 'unix:///tmp/x.sock?db=2', host: 'h', port: 1 })
+  t.same(pick(socket), { host: undefined, port: undefined, socketPath: '/tmp/x.sock', db: 2, username: undefined, password: undefined, tls: false })
+  t.equal(socket.target, 'unix:///tmp/x.sock?db=2')
+})
+
+test('TLS from rediss://, the tls option and the TLS key', async (t) => {
+  t.same(resolveOptions({ url: 'rediss://h' }).tls, {})
+  t.equal(resolveOptions({ url: 'rediss://h' }).target, 'rediss://h:6379/0')
+  t.same(resolveOptions({ url: 'rediss://h', tls: { servername: 'x' } }).tls, { servername: 'x' })
+  t.same(resolveOptions({ tls: true }).tls, {})
+  t.same(resolveOptions({ config: { REDIS_TLS: 'true' } }).tls, {})
+  t.equal(resolveOptions({ tls: false }).tls, false)
+  const given = { ca: 'pem' }
+  const spec = resolveOptions({ tls: given })
+  t.same(spec.tls, { ca: 'pem' })
+  t.not(spec.tls, given, 'a copy, never the user\'s object')
+})
+
+test('a host starting with / is a unix socket', async (t) => {
+  const spec = resolveOptions({ host: '/var/run/redis.sock', port: 6380 })
+  t.same(pick(spec), { host: undefined, port: undefined, socketPath: '/var/run/redis.sock', db: 0, username: undefined, password: undefined, tls: false })
+  t.equal(resolveOptions({ unixSocketPath: '/a.sock', host: '/b.sock' }).socketPath, '/a.sock')
+  t.equal(resolveOptions({ unixSocketPath: '/a.sock', username: 'u', password: 'p' }).target, 'unix://u:***@/a.sock?db=0')
+  t.equal(resolveOptions({ username: 'u' }).target, 'redis://u@localhost:6379/0')
+  t.equal(resolveOptions({ host: '::1' }).target, 'redis://[::1]:6379/0')
+})
+
+test('an empty password means no password', async (t) => {
+  t.equal(resolveOptions({ password: '' }).password, undefined)
+  t.equal(resolveOptions({ url: 'redis://:@h' }).password, undefined)
+})
+
+test('clientOptions are copied, defaulted and guarded', async (t) => {
+  const socket = { keepAlive: 1000 }
+  const given = { name: 'x', socket }
+  const spec = resolveOptions({ clientOptions: given })
+  t.same(spec.clientOptions, { disableOfflineQueue: true, name: 'x', socket: { keepAlive: 1000 } })
+  t.not(spec.clientOptions.socket, socket)
+  t.same(given, { name: 'x', socket: { keepAlive: 1000 } }, 'input untouched')
+  t.equal(resolveOptions({ clientOptions: { disableOfflineQueue: false } }).clientOptions.disableOfflineQueue, false)
+})
+
+test('a client passed in', async (t) => {
+  const client = { connect () {}, on () {} }
+  const spec = resolveOptions({ client, lazyConnect: true })
+  t.equal(spec.client, client)
+  t.equal(spec.closeClient, false)
+  t.equal(spec.lazyConnect, true)
+  t.equal(spec.target, '(a client passed in)')
+  t.equal(resolveOptions({ client, closeClient: true }).closeClient, true)
+})
+
+test('bad input: FST_REDIS_CONFIG naming the connection, the key and the value', async (t) => {
+  const client = { connect () {}, on () {} }
+  const cases: Array<[FastifyNodeRedisOptions | unknown, RegExp]> = [
+    ['nope', /options must be an object, got "nope"/],
+    [{ prefix: '1A' }, /option "prefix" must match .*got "1A"/],
+    [{ prefix: '__proto__' }, /got "__proto__"/],
+    [{ prefix: 'a-b' }, /got "a-b"/],
+    [{ prefix: '' }, /got ""/],
+    [{ prefix: 5 }, /got 5/],
+    [{ port: 0 }, /connection "redis": option "port" must be an integer from 1 to 65535, got 0/],
+    [{ port: 70000 }, /option "port" must be an integer from 1 to 65535, got 70000/],
+    [{ port: 'abc' }, /option "port" .* got "abc"/],
+    [{ port: 1.5 }, /got 1.5/],
+    [{ prefix: 'CACHE', config: { CACHE_PORT: 'x1' } }, /connection "cache": config key CACHE_PORT must be an integer from 1 to 65535, got "x1"/],
+    [{ db: -1 }, /option "db" must be an integer ≥ 0, got -1/],
+    [{ db: 'x' }, /option "db" must be an integer ≥ 0, got "x"/],
+    [{ host: '' }, /option "host" must be a non-empty string, got ""/],
+    [{ host: 42 }, /option "host" must be a non-empty string, got 42/],
+    [{ host: (() => () => {})() }, /option "host" must be a non-empty string, got a function \(anonymous\)/],
+    [{ host: function named () {} }, /got a function \(named\)/],
+    [{ username: {} }, /option "username" must be a non-empty string, got an object/],
+    [{ unixSocketPath: [] }, /option "unixSocketPath" must be a non-empty string, got an array/],
+    [{ password: 12345 }, /option "password" must be a string, got \(value hidden\)/],
+    [{ config: { REDIS_PASSWORD: 12345 } }, /config key REDIS_PASSWORD must be a string, got \(value hidden\)/],
+    [{ connectTimeout: 0 }, /option "connectTimeout" must be an integer from 1 to 2147483647, got 0/],
+    [{ closeTimeout: -5 }, /option "closeTimeout" .* got -5/],
+    [{ lazyConnect: 'maybe' }, /option "lazyConnect" must be a boolean .*got "maybe"/],
+    [{ tls: 'on' }, /option "tls" must be a boolean .*got "on"/],
+    [{ tls: null }, /option "tls" must be a boolean .*got null/],
+    [{ url: '' }, /option "url" must be a non-empty string, got ""/],
+    [{ url: 5 }, /option "url" must be a non-empty string, got 5/],
+    [{ url: 'http://u:topsecret@h' }, /option "url" http:\/\/u:\*\*\*@h is not a valid Redis URL: its scheme "http:"/],
+    [{ config: { REDIS_URL: 'redis://:topsecret@h:99999' } }, /config key REDIS_URL redis:\/\/:\*\*\*@h:99999 is not a valid Redis URL: its port 99999/],
+    [{ url: 'redis://h', tls: true }, /is a redis: URL but TLS is also requested/],
+    [{ url: 'unix:///s.sock', config: { REDIS_TLS: true } }, /is a unix: URL but TLS is also requested/],
+    [{ config: 'x' }, /option "config" must be an object, got "x"/],
+    [{ clientOptions: 'x' }, /option "clientOptions" must be an object/],
+    [{ clientOptions: { url: 'redis://x' } }, /option "clientOptions.url" is not accepted: set the plugin's own "url" option/],
+    [{ clientOptions: { database: 1 } }, /"clientOptions.database" is not accepted: set the plugin's own "db" option/],
+    [{ clientOptions: { password: 'topsecret' } }, /"clientOptions.password" is not accepted/],
+    [{ clientOptions: { socket: 5 } }, /option "clientOptions.socket" must be an object, got 5/],
+    [{ clientOptions: { socket: { host: 'x' } } }, /"clientOptions.socket.host" is not accepted/],
+    [{ clientOptions: { socket: { tls: true } } }, /"clientOptions.socket.tls" is not accepted/],
+    [{ client: {} }, /option "client" must be a node-redis client/],
+    [{ client: null }, /option "client" must be a node-redis client .*got null/],
+    [{ client, url: 'redis://h' }, /option "url" cannot be combined with option "client"/],
+    [{ client, closeClient: 'yes' }, /option "closeClient" must be a boolean, got "yes"/],
+    [{ closeClient: true }, /option "closeClient" only applies together with option "client"/]
+  ]
+  for (const [options, message] of cases) {
+    const label = JSON.stringify(options) ?? String(options)
+    try {
+      resolveOptions(options as FastifyNodeRedisOptions)
+      t.fail(`accepted ${label}`)
+    } catch (err) {
+      const e = err as Error & { code: string }
+      t.equal(e.code, 'FST_REDIS_CONFIG', label)
+      t.match(e.message, message, label)
+      t.match(e.message, /^fastify-node-redis: /)
+      t.notMatch(e.message, /topsecret|12345/, 'no secret')
+    }
+  }
+})
+
+test('clientClass garbage is FST_REDIS_CLIENT_CLASS', async (t) => {
+  for (const clientClass of [5, {}, '', '   ', null, true]) {
+    if (clientClass === null) continue
+    t.throws(() => resolveOptions({ clientClass: clientClass as string }), { code: 'FST_REDIS_CLIENT_CLASS' }, String(clientClass))
+  }
+  t.equal(resolveOptions({ clientClass: ' redis#createClient ' }).clientClass, 'redis#createClient')
+  const fn = () => ({})
+  t.equal(resolveOptions({ clientClass: fn }).clientClass, fn)
+  t.throws(() => resolveOptions({ config: { REDIS_CLASS: 7 } }), { message: /config key REDIS_CLASS must be a function, a class or a module path/ })
+})

@@ -1,0 +1,99 @@
+// Compile-only tests of the public types: `npm run test:types` (tsc --noEmit)
+// must accept every line here, and every @ts-expect-error must be an error.
+import Fastify from 'fastify'
+import { createClient, defineScript, type RedisClientType } from 'redis'
+import fastifyRedis, {
+  fastifyRedis as named,
+  redisEnvSchema,
+  errorCodes,
+  FST_REDIS_CONFIG,
+  type FastifyNodeRedisOptions,
+  type FastifyRedisConnections,
+  type RedisClient,
+  type RedisEnvConfig
+} from 'fastify-node-redis'
+
+/** Marks a value as used, so that the expression is type-checked. */
+function use (..._values: unknown[]): void {}
+
+const scripts = {
+  bump: defineScript({
+    NUMBER_OF_KEYS: 1,
+    SCRIPT: 'return redis.call("INCRBY", KEYS[1], ARGV[1])',
+    transformArguments (key: string, by: number) { return [key, by.toString()] },
+    transformReply (reply: number) { return reply }
+  })
+}
+
+declare module 'fastify-node-redis' {
+  interface FastifyRedisConnections {
+    typesCache: RedisClient
+    typesScripted: RedisClient<Record<string, never>, Record<string, never>, typeof scripts>
+  }
+}
+
+async function main (): Promise<void> {
+  const app = Fastify()
+  await app.register(fastifyRedis)
+  await app.register(named, { prefix: 'CACHE', url: 'redis://localhost:6379/1', connectTimeout: 1000 })
+  await app.register(fastifyRedis, { prefix: 'SCRIPTED', clientOptions: { scripts } })
+  await app.register(fastifyRedis, { host: '/tmp/redis.sock', port: '6380', db: '2', tls: { ca: 'pem' }, lazyConnect: true })
+  await app.register(fastifyRedis, { clientClass: 'redis#createClient', config: { REDIS_URL: 'redis://h' } })
+  await app.register(fastifyRedis, { clientClass: createClient })
+  await app.register(fastifyRedis, { client: createClient(), closeClient: true })
+
+  // Augmented names are typed with node-redis's own command types.
+  const value: string | null = await app.redis.typesCache.get('k')
+  const bumped: number = await app.redis.typesScripted.bump('k', 2)
+  const plain: RedisClientType = app.redis.typesCache
+  use(value)
+  use(bumped)
+  use(plain)
+
+  app.get('/', async function () {
+    return { hits: await this.redis.typesCache.incr('hits') }
+  })
+
+  // @ts-expect-error a misspelt connection name does not compile
+  use(app.redis.typesCahce)
+  // @ts-expect-error a name nobody declared does not compile
+  use(app.redis.anything)
+  // @ts-expect-error replies are typed: GET gives string | null, not number
+  const wrong: number = await app.redis.typesCache.get('k')
+  use(wrong)
+  // @ts-expect-error the default client has no such script
+  use(app.redis.typesCache.bump)
+
+  // @ts-expect-error unknown options are rejected
+  await app.register(fastifyRedis, { prefx: 'CACHE' })
+  // @ts-expect-error port is a number or a numeric string
+  await app.register(fastifyRedis, { port: true })
+  // @ts-expect-error tls is a boolean or Node TLS options
+  await app.register(fastifyRedis, { tls: 'yes' })
+  // @ts-expect-error connectTimeout is not an object
+  await app.register(fastifyRedis, { connectTimeout: {} })
+  // @ts-expect-error clientClass is a function, a class or a module path string
+  await app.register(fastifyRedis, { clientClass: 42 })
+
+  const options: FastifyNodeRedisOptions = { prefix: 'X' }
+  use(options)
+  const connections: FastifyRedisConnections = app.redis
+  use(connections)
+
+  // The env schema and the config type it describes.
+  const schema = redisEnvSchema('REDIS', 'CACHE')
+  const port: { type: string } = schema.properties.CACHE_PORT
+  use(port)
+  // @ts-expect-error no such key for these prefixes
+  use(schema.properties.OTHER_PORT)
+  const config: RedisEnvConfig<'REDIS' | 'CACHE'> = { REDIS_PORT: 6380, CACHE_TLS: true, CACHE_URL: 'redis://h' }
+  use(config)
+  // @ts-expect-error PORT is a number once env-schema has coerced it
+  const badConfig: RedisEnvConfig<'REDIS'> = { REDIS_PORT: '6380' }
+  use(badConfig)
+
+  const code: 'FST_REDIS_CONFIG' = new FST_REDIS_CONFIG('x').code
+  use(code)
+  use(errorCodes.FST_REDIS_CONNECT)
+}
+use(main)
