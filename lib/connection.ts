@@ -77,6 +77,10 @@ export class Connection {
   private state: 'new' | 'ready' | 'down' = 'new'
   private downSince = 0
   private lastError: Error | undefined
+  private watchdog: NodeJS.Timeout | undefined
+  /** When the outstanding watchdog PING was sent; 0 when none is. */
+  private probeSince = 0
+  private probeId = 0
   /** Whether the plugin opened the client (and so must close it if startup fails). */
   private opened = false
   private readonly log: FastifyBaseLogger
@@ -104,7 +108,7 @@ export class Connection {
     return next instanceof Error ? false : next
   }
 
-  private readonly onError = (err: Error): void => {
+  private onError = (err: Error): void => {
     this.lastError = err
     if (this.closing || this.starting) return
     if (this.state === 'down') {
@@ -164,6 +168,43 @@ export class Connection {
     }
     this.state = 'ready'
     this.log.debug(`redis connection "${spec.name}" to ${spec.target} is ready`)
+    this.watch()
+  }
+
+  /**
+   * node-redis v4 has no command timeout: against a server that keeps the
+   * socket open but stops answering (paused, hung host), every command waits
+   * forever. A PING probe sent every commandTimeout / 4 detects that within
+   * commandTimeout, and the connection is dropped and reopened, which rejects
+   * every waiting command.
+   */
+  private watch (): void {
+    const timeout = this.spec.commandTimeout
+    if (timeout === 0 || this.spec.client !== undefined) return
+    this.watchdog = setInterval(this.tick, Math.max(Math.floor(timeout / 4), 10))
+    this.watchdog.unref()
+  }
+
+  private readonly tick = (): void => {
+    const { client, spec } = this
+    if (!client.isReady) return
+    if (this.probeSince === 0) {
+      const id = ++this.probeId
+      this.probeSince = Date.now()
+      const done = (): void => { if (id === this.probeId) this.probeSince = 0 }
+      client.ping().then(done, done)
+    } else if (Date.now() - this.probeSince >= spec.commandTimeout) {
+      this.probeId++
+      this.probeSince = 0
+      this.onError(new Error(`no answer within ${spec.commandTimeout} ms (commandTimeout)`))
+      this.reopen().catch(noop)
+    }
+  }
+
+  /** Drops the stalled socket (waiting commands reject at once), then reconnects. */
+  private async reopen (): Promise<void> {
+    await within(this.client.disconnect(), this.spec.commandTimeout).catch(noop)
+    if (!this.closing) await this.client.connect()
   }
 
   /**
@@ -173,6 +214,7 @@ export class Connection {
   async close (): Promise<void> {
     const { client, spec } = this
     this.closing = true
+    clearInterval(this.watchdog)
     if (spec.closeClient) {
       if (client.isReady) await within(client.ping(), spec.closeTimeout).catch(noop)
       await this.shutdown(spec.closeTimeout)

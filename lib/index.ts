@@ -85,6 +85,7 @@ export default fastifyRedis
 export { fastifyRedis }
 export type { FastifyNodeRedisOptions, ClientBuilder } from './options'
 export { redisEnvSchema, type RedisEnvConfig, type RedisEnvSchema } from './env-schema'
+export { redisHealth, type RedisHealth, type RedisHealthOptions, type RedisConnectionHealth } from './health'
 export { errorCodes, FST_REDIS_CONFIG, FST_REDIS_DUPLICATE, FST_REDIS_CLIENT_CLASS, FST_REDIS_CONNECT } from './errors'
 
 // CommonJS: `require('fastify-node-redis')` is the plugin itself, with the named

@@ -68,6 +68,16 @@ export interface FastifyNodeRedisOptions {
    */
   connectTimeout?: number | string
   /**
+   * Milliseconds a connection may leave a command unanswered while its
+   * socket stays open (a paused or hung server) before the plugin drops and
+   * reopens it, rejecting every waiting command. Checked by a PING probe every
+   * commandTimeout / 4, so a stalled command fails within 1.5 × commandTimeout.
+   * `0` turns the watchdog off. Not applied to a `client` you pass in.
+   * Config key: `PREFIX_COMMAND_TIMEOUT`.
+   * @default 5000
+   */
+  commandTimeout?: number | string
+  /**
    * Milliseconds `onClose` waits for pending commands to be answered before
    * it drops the connection anyway (Redis down or paused).
    * Config key: `PREFIX_CLOSE_TIMEOUT`.
@@ -128,6 +138,7 @@ export const CONFIG_KEYS = {
   tls: 'TLS',
   connectTimeout: 'CONNECT_TIMEOUT',
   closeTimeout: 'CLOSE_TIMEOUT',
+  commandTimeout: 'COMMAND_TIMEOUT',
   clientClass: 'CLASS',
   lazyConnect: 'LAZY_CONNECT'
 } as const
@@ -149,6 +160,7 @@ export interface ConnectionSpec {
   readonly password?: string
   readonly connectTimeout: number
   readonly closeTimeout: number
+  readonly commandTimeout: number
   readonly lazyConnect: boolean
   readonly clientClass?: ClientBuilder | string
   readonly clientOptions: Readonly<RedisClientOptions<any, any, any>>
@@ -295,6 +307,7 @@ export function resolveOptions (options: FastifyNodeRedisOptions = {}, fallbackC
 
   const connectTimeout = source.integer('connectTimeout', 1, MAX_TIMER) ?? DEFAULT_TIMEOUT
   const closeTimeout = source.integer('closeTimeout', 1, MAX_TIMER) ?? DEFAULT_TIMEOUT
+  const commandTimeout = source.integer('commandTimeout', 0, MAX_TIMER) ?? DEFAULT_TIMEOUT
   const lazyConnect = source.boolean('lazyConnect') ?? false
   if (options.closeClient !== undefined && typeof options.closeClient !== 'boolean') {
     source.fail('option "closeClient"', `must be a boolean, got ${show(options.closeClient)}`)
@@ -317,6 +330,7 @@ export function resolveOptions (options: FastifyNodeRedisOptions = {}, fallbackC
       db: 0,
       connectTimeout,
       closeTimeout,
+      commandTimeout,
       lazyConnect,
       clientOptions: Object.freeze({}),
       client,
@@ -372,6 +386,7 @@ export function resolveOptions (options: FastifyNodeRedisOptions = {}, fallbackC
     ...where,
     connectTimeout,
     closeTimeout,
+    commandTimeout,
     lazyConnect,
     clientClass,
     clientOptions: Object.freeze(clientOptionsOf(source)),

@@ -1,0 +1,173 @@
+import { test } from 'tap'
+import Fastify from 'fastify'
+import underPressure from '@fastify/under-pressure'
+import fastifyRedis, { redisHealth } from 'fastify-node-redis'
+import { startRedis } from './helpers/redis'
+import { appWithLogs, eventually, sleep } from './helpers/app'
+
+test('a paused server: commands fail within 1.5 × commandTimeout, and everything recovers on resume', async (t) => {
+  const server = await startRedis(t)
+  const { app, logs } = appWithLogs(t)
+  await app.register(fastifyRedis, { port: server.port, db: 2, config: { REDIS_COMMAND_TIMEOUT: '400' } })
+  await app.redis.redis.set('k', 'v')
+  server.pause()
+  t.teardown(() => server.resume())
+  const started = Date.now()
+  await t.rejects(app.redis.redis.get('k'), 'the command is rejected, not left hanging')
+  const took = Date.now() - started
+  t.ok(took < 600 + 150, `failed after ${took} ms (bound: 600 ms)`)
+  t.ok(logs.some((l) => l.level === 50 && /redis connection "redis" lost \(no answer within 400 ms \(commandTimeout\)\)/.test(l.msg)))
+  // While paused, the reopened socket cannot finish its handshake (SELECT 2): commands fail at once.
+  const t2 = Date.now()
+  await t.rejects(app.redis.redis.get('k'))
+  t.ok(Date.now() - t2 < 100, 'and fail fast while it stays paused')
+  server.resume()
+  await eventually(async () => (await app.redis.redis.get('k')) === 'v')
+  t.ok(logs.some((l) => l.level === 30 && /is ready again/.test(l.msg)))
+  t.equal(logs.filter((l) => l.level === 50).length, 1, 'one error line for the whole stall')
+})
+
+test('close while a stalled connection is being reopened does not reopen it', async (t) => {
+  const server = await startRedis(t)
+  const { app, logs } = appWithLogs(t)
+  await app.register(fastifyRedis, { port: server.port, commandTimeout: 300, closeTimeout: 200 })
+  // An isolated command stuck on the paused server holds up the pool's teardown,
+  // so reopening waits up to commandTimeout: close lands in that window.
+  const stuck = app.redis.redis.executeIsolated(async (isolated) => await isolated.get('x'))
+  stuck.catch(() => {})
+  await sleep(100)
+  server.pause()
+  t.teardown(() => server.resume())
+  await eventually(async () => logs.some((l) => /no answer within 300 ms/.test(l.msg)))
+  await app.close()
+  await sleep(400)
+  t.notOk(app.redis.redis.isOpen, 'still closed after the reopen window')
+})
+
+test('commandTimeout: 0 turns the watchdog off', async (t) => {
+  const server = await startRedis(t)
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(fastifyRedis, { port: server.port, commandTimeout: 0, closeTimeout: 200 })
+  server.pause()
+  t.teardown(() => server.resume())
+  const pending = app.redis.redis.get('k')
+  const outcome = await Promise.race([pending.then(() => 'answered', () => 'rejected'), sleep(500).then(() => 'waiting')])
+  t.equal(outcome, 'waiting', 'node-redis alone waits')
+  server.resume()
+  t.equal(await pending, null)
+})
+
+test('the server killed during traffic and restarted: no crash, fast failures, then success again', async (t) => {
+  const server = await startRedis(t)
+  const { app } = appWithLogs(t, 'warn')
+  await app.register(fastifyRedis, { port: server.port })
+  app.get('/n', async function (_request, reply) {
+    try {
+      return { n: await this.redis.redis.incr('n') }
+    } catch {
+      return await reply.code(503).send({ error: 'redis unavailable' })
+    }
+  })
+  let ok = 0
+  let unavailable = 0
+  let slowest = 0
+  const burst = async (): Promise<void> => {
+    await Promise.all(Array.from({ length: 50 }, async () => {
+      const started = Date.now()
+      const res = await app.inject('/n')
+      slowest = Math.max(slowest, Date.now() - started)
+      if (res.statusCode === 200) ok++
+      else if (res.statusCode === 503) unavailable++
+    }))
+  }
+  await burst()
+  const killed = server.kill()
+  await burst()
+  await killed
+  await eventually(async () => !app.redis.redis.isReady)
+  await burst()
+  t.ok(unavailable >= 50, `${unavailable} requests answered 503 during the outage`)
+  t.ok(slowest < 1000, `the slowest request took ${slowest} ms`)
+  const restartedAt = Date.now()
+  await server.restart()
+  const back = await eventually(async () => (await app.inject('/n')).statusCode === 200, 5000, 10)
+  t.ok(back < 3000, `success again ${Date.now() - restartedAt} ms after the restart`)
+  t.ok(ok >= 50)
+})
+
+test('CLIENT KILL of every connection, the isolation pool\'s included: they recover', async (t) => {
+  const server = await startRedis(t)
+  const { app } = appWithLogs(t, 'warn')
+  await app.register(fastifyRedis, { port: server.port, clientOptions: { isolationPoolOptions: { min: 2, max: 2 } } })
+  const client = app.redis.redis
+  t.equal(await client.executeIsolated(async (isolated) => await isolated.set('i', '1')), 'OK')
+  await eventually(async () => (await server.clients()).length === 3)
+  await server.command('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes')
+  await eventually(async () => (await client.get('i')) === '1')
+  await eventually(async () => (await client.executeIsolated(async (isolated) => await isolated.get('i'))) === '1')
+  t.pass('main and isolated connections answer again')
+})
+
+test('redisHealth: a verdict over every connection a context can see', async (t) => {
+  const a = await startRedis(t)
+  const b = await startRedis(t)
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(fastifyRedis, { port: a.port })
+  let childHealth: Awaited<ReturnType<typeof redisHealth>> | undefined
+  await app.register(async (child) => {
+    await child.register(fastifyRedis, { prefix: 'CACHE', port: b.port, commandTimeout: 0 })
+    child.get('/health', async () => { childHealth = await redisHealth(child, { timeout: 200 }); return childHealth })
+  })
+  await app.ready()
+
+  const healthy = await redisHealth(app)
+  t.same(Object.keys(healthy.connections), ['redis'], 'the root does not see the child\'s connection')
+  t.equal(healthy.ok, true)
+  t.equal(healthy.connections.redis.status, 'ready')
+  t.type(healthy.connections.redis.latencyMs, 'number')
+
+  await app.inject('/health')
+  t.same(Object.keys(childHealth!.connections).sort(), ['cache', 'redis'])
+  t.equal(childHealth!.ok, true)
+
+  b.pause()
+  await app.inject('/health')
+  t.same(childHealth!.failing, ['cache'])
+  t.match(childHealth!.connections.cache, { status: 'timeout', error: 'no answer within 200 ms' })
+  b.resume()
+
+  await a.kill()
+  await eventually(async () => !app.redis.redis.isReady)
+  await app.inject('/health')
+  t.match(childHealth, { ok: false, failing: ['redis'], connections: { redis: { status: 'down' }, cache: { status: 'ready' } } })
+
+  t.same(await redisHealth(Fastify()), { ok: true, failing: [], connections: {} }, 'no connections: nothing failing')
+})
+
+test('redisHealth reports a failed PING as an error', async (t) => {
+  const server = await startRedis(t, { users: [{ name: 'app', password: 'pw', rules: '~* &* +@all -ping' }] })
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(fastifyRedis, { port: server.port, username: 'app', password: 'pw', lazyConnect: true })
+  await eventually(async () => app.redis.redis.isReady)
+  const health = await redisHealth(app)
+  t.match(health.connections.redis, { status: 'error', error: /NOPERM/ })
+})
+
+test('@fastify/under-pressure healthCheck backed by redisHealth', async (t) => {
+  const server = await startRedis(t)
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(fastifyRedis, { port: server.port })
+  await app.register(underPressure, {
+    healthCheck: async (instance) => (await redisHealth(instance as typeof app)).ok,
+    healthCheckInterval: 100,
+    exposeStatusRoute: '/status'
+  })
+  await eventually(async () => (await app.inject('/status')).statusCode === 200)
+  await server.kill()
+  await eventually(async () => (await app.inject('/status')).statusCode === 503)
+  t.pass('503 while Redis is down')
+})
