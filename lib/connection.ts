@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
+import { ClientOfflineError } from 'redis'
 import { FST_REDIS_CONNECT } from './errors'
 import type { ConnectionSpec } from './options'
 
@@ -55,12 +56,35 @@ function clientOptions (spec: ConnectionSpec, strategy: (retries: number, cause:
     socket.port = spec.port
   }
   if (spec.tls) Object.assign(socket, spec.tls, { tls: true })
+  // Without a bound, an isolated command waits forever for a pool connection
+  // that cannot connect, and the pool keeps creating them even after close.
+  const isolationPoolOptions = spec.commandTimeout > 0
+    ? { acquireTimeoutMillis: spec.commandTimeout, ...rest.isolationPoolOptions }
+    : rest.isolationPoolOptions
   return {
     ...rest,
+    ...(isolationPoolOptions && { isolationPoolOptions }),
     socket,
     database: spec.db,
     ...(spec.username !== undefined && { username: spec.username }),
     ...(spec.password !== undefined && { password: spec.password })
+  }
+}
+
+/**
+ * node-redis v4 honours disableOfflineQueue for single commands only: MULTI /
+ * pipelines and executeIsolated() still wait for the connection to come back
+ * (an isolated command forever). Make them fail at once too, on this client only.
+ */
+function failFastWhileOffline (client: ClientLike): void {
+  const target = client as unknown as Record<'multiExecutor' | 'executeIsolated', (...args: unknown[]) => Promise<unknown>>
+  for (const method of ['multiExecutor', 'executeIsolated'] as const) {
+    const original = target[method]
+    /* c8 ignore next -- a builder that returns a client without these methods (not node-redis) */
+    if (typeof original !== 'function') continue
+    target[method] = function (this: unknown, ...args: unknown[]) {
+      return client.isReady ? original.apply(client, args) : Promise.reject(new ClientOfflineError())
+    }
   }
 }
 
@@ -90,7 +114,12 @@ export class Connection {
    * node-redis options that route reconnection through this connection.
    */
   constructor (readonly spec: ConnectionSpec, client: ClientLike | ((options: object) => unknown), log: FastifyBaseLogger) {
-    this.client = typeof client === 'function' ? client(clientOptions(spec, this.strategy)) as ClientLike : client
+    if (typeof client === 'function') {
+      this.client = client(clientOptions(spec, this.strategy)) as ClientLike
+      if (spec.clientOptions.disableOfflineQueue === true) failFastWhileOffline(this.client)
+    } else {
+      this.client = client
+    }
     this.log = log
     this.client.on('error', this.onError)
     this.client.on('ready', this.onReady)

@@ -44,6 +44,27 @@ test('close while a stalled connection is being reopened does not reopen it', as
   t.notOk(app.redis.redis.isOpen, 'still closed after the reopen window')
 })
 
+test('while the server is down, MULTI and executeIsolated fail at once too, and close stays bounded', async (t) => {
+  const server = await startRedis(t)
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(fastifyRedis, { port: server.port, closeTimeout: 300 })
+  const client = app.redis.redis
+  t.same(await client.multi().set('a', '1').get('a').exec(), ['OK', '1'])
+  t.equal(await client.executeIsolated(async (isolated) => await isolated.get('a')), '1')
+  await server.kill()
+  await eventually(async () => !client.isReady)
+  let started = Date.now()
+  await t.rejects(client.multi().get('a').exec(), { message: 'The client is offline' })
+  t.ok(Date.now() - started < 50, `MULTI failed in ${Date.now() - started} ms`)
+  started = Date.now()
+  await t.rejects(client.executeIsolated(async (isolated) => await isolated.get('a')), { message: 'The client is offline' })
+  t.ok(Date.now() - started < 50, `executeIsolated failed in ${Date.now() - started} ms`)
+  started = Date.now()
+  await app.close()
+  t.ok(Date.now() - started < 500, `closed in ${Date.now() - started} ms`)
+})
+
 test('commandTimeout: 0 turns the watchdog off', async (t) => {
   const server = await startRedis(t)
   const app = Fastify()
