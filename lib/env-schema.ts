@@ -14,6 +14,7 @@ const PROPERTY = {
   TLS: { type: 'boolean' },
   CONNECT_TIMEOUT: { type: 'integer', minimum: 1 },
   CLOSE_TIMEOUT: { type: 'integer', minimum: 1 },
+  COMMAND_TIMEOUT: { type: 'integer', minimum: 0 },
   CLASS: { type: 'string', minLength: 1 },
   LAZY_CONNECT: { type: 'boolean' }
 } as const satisfies Record<(typeof CONFIG_KEYS)[keyof typeof CONFIG_KEYS], object>

@@ -176,6 +176,8 @@ const SECRET: ReadonlySet<Keyed> = new Set(['password'])
 // Options that say where to connect: they may not also arrive through clientOptions.
 const RESERVED_CLIENT_OPTIONS = ['url', 'database', 'username', 'password'] as const
 const RESERVED_SOCKET_OPTIONS = ['host', 'port', 'path', 'tls'] as const
+// Node TLS options that would silently override where the plugin connects.
+const RESERVED_TLS_OPTIONS = ['host', 'port', 'path', 'socket'] as const
 
 /** Reads one field: the explicit option wins over the config key. */
 class Source {
@@ -240,7 +242,14 @@ function isPlainObject (value: unknown): value is Record<string, unknown> {
 
 function tlsOption (source: Source): false | TlsOptions | undefined {
   const found = source.get('tls')
-  if (found !== undefined && isPlainObject(found.value)) return { ...found.value } as TlsOptions
+  if (found !== undefined && isPlainObject(found.value)) {
+    for (const key of RESERVED_TLS_OPTIONS) {
+      if (found.value[key] !== undefined) {
+        source.fail(`option "tls.${key}"`, 'is not accepted: set the plugin\'s own url, host, port or unixSocketPath option instead')
+      }
+    }
+    return { ...found.value } as TlsOptions
+  }
   const on = source.boolean('tls')
   return on === undefined ? undefined : on && {}
 }

@@ -17,9 +17,16 @@ const REDIS_URL = /^(rediss?):\/\/(?:([^:@/?#]*)(?::([^@/?#]*))?@)?(\[[^\]/?#]*\
 const UNIX_URL = /^unix:\/\/(?:([^:@/?#]*)(?::([^@/?#]*))?@)?(\/[^?#]*)(?:\?([^#]*))?$/i
 const SCHEME = /^([a-z][a-z0-9+.-]*):/i
 
-/** Mask the password of anything that looks like a URL with credentials. */
+/**
+ * Mask what may be a password in anything that looks like a URL: everything
+ * from the user name's colon to the last "@" (a password with an unencoded
+ * "@", "/", "?" or "#" included), and the value of every query parameter but
+ * db (`?password=…`).
+ */
 export function redactUrl (url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/?#]*:)[^@/?#]*@/i, '$1***@')
+  return url
+    .replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/?#]*:).*@/is, '$1***@')
+    .replace(/([?&][^=&#]*=)[^&#]*/g, (param, key: string) => /^[?&]db=$/i.test(key) ? param : `${key}***`)
 }
 
 export class UrlError extends Error {}
@@ -60,6 +67,13 @@ function parseQuery (query: string | undefined): number | undefined {
  * contains the password.
  */
 export function parseRedisUrl (url: string): ParsedUrl {
+  // Credentials with an unencoded "@", "/", "?" or "#" would be read as host,
+  // path or query, and quoted as such in messages.
+  const start = url.indexOf('://') + 3
+  const at = url.lastIndexOf('@')
+  if (start > 2 && at > start && url[start] !== '/' && /[@/?#]/.test(url.slice(start, at))) {
+    throw new UrlError('its user name or password has an "@", "/", "?" or "#" that is not percent-encoded (encodeURIComponent)')
+  }
   const unix = UNIX_URL.exec(url)
   if (unix) {
     return {

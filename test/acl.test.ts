@@ -1,0 +1,176 @@
+import { once } from 'node:events'
+import { inspect } from 'node:util'
+import fastifyEnv from '@fastify/env'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { test } from 'tap'
+import fastifyRedis, { redisEnvSchema, type FastifyNodeRedisOptions } from 'fastify-node-redis'
+import { startRedis, type RedisServer } from './helpers/redis'
+
+type Tap = Parameters<Parameters<typeof test>[0]>[0]
+
+// Every character a URL treats specially, so the percent-encoded form differs.
+const PASSWORD = 'Pa:ss@w/rd%#?&=+!'
+const ENCODED = encodeURIComponent(PASSWORD)
+const ADMIN_PASSWORD = 'adm1n:S3cret@'
+const SECRETS = [PASSWORD, ENCODED, ADMIN_PASSWORD, encodeURIComponent(ADMIN_PASSWORD), 'wrong-Pa55word', 'wr%40ng']
+const FAST = 1500
+
+/** Every log line written and every error thrown by the runs of this file. */
+const lines: string[] = []
+const errors: unknown[] = []
+
+function newApp (t: Tap): FastifyInstance {
+  const app = Fastify({ logger: { level: 'trace', stream: { write (line: string) { lines.push(line) } } } })
+  t.teardown(() => app.close())
+  return app
+}
+
+/** Registers one connection and expects startup to fail with `code`. */
+async function fails (t: Tap, options: FastifyNodeRedisOptions, code: string, message: RegExp, seen = errors): Promise<any> {
+  const app = newApp(t)
+  app.register(fastifyRedis, { connectTimeout: 5000, ...options })
+  const started = Date.now()
+  let err: any
+  await t.rejects(async () => {
+    try {
+      await app.ready()
+    } catch (e) {
+      err = e
+      seen.push(e)
+      throw e
+    }
+  }, { code, message })
+  if (code === 'FST_REDIS_CONNECT') t.ok(Date.now() - started < FAST, `failed at once (${Date.now() - started} ms), not after connectTimeout`)
+  return err
+}
+
+async function whoAmI (server: RedisServer): Promise<Array<{ user: string, db: string }>> {
+  return (await server.clients()).map(({ user, db }) => ({ user, db }))
+}
+
+test('ACL users and passwords, and no secret in any log line or error', async (t) => {
+  const server = await startRedis(t, { password: ADMIN_PASSWORD, users: [{ name: 'app', password: PASSWORD }] })
+  const host = '127.0.0.1'
+  const { port } = server
+
+  await t.test('username and password in the URL, percent-encoded', async (t) => {
+    const app = newApp(t)
+    await app.register(fastifyRedis, { url: `redis://app:${ENCODED}@${host}:${port}/2` })
+    await app.ready()
+    t.same(await whoAmI(server), [{ user: 'app', db: '2' }])
+    await app.close()
+  })
+
+  await t.test('username and password through PREFIX_USERNAME / PREFIX_PASSWORD from @fastify/env', async (t) => {
+    const app = newApp(t)
+    await app.register(fastifyEnv, {
+      schema: redisEnvSchema('CACHE'),
+      env: false,
+      data: { CACHE_HOST: host, CACHE_PORT: String(port), CACHE_USERNAME: 'app', CACHE_PASSWORD: PASSWORD, CACHE_DB: '3' }
+    })
+    await app.register(fastifyRedis, { prefix: 'CACHE' })
+    await app.ready()
+    t.same(await whoAmI(server), [{ user: 'app', db: '3' }])
+    await app.close()
+  })
+
+  await t.test('username and password as options', async (t) => {
+    const app = newApp(t)
+    await app.register(fastifyRedis, { host, port, username: 'app', password: PASSWORD })
+    await app.ready()
+    t.same(await whoAmI(server), [{ user: 'app', db: '0' }])
+    await app.close()
+  })
+
+  await t.test('a password alone authenticates the default user', async (t) => {
+    const app = newApp(t)
+    await app.register(fastifyRedis, { url: `redis://:${encodeURIComponent(ADMIN_PASSWORD)}@${host}:${port}` })
+    await app.ready()
+    t.same(await whoAmI(server), [{ user: 'default', db: '0' }])
+    await app.close()
+  })
+
+  await t.test('the URL\'s credentials replace those of the keys', async (t) => {
+    const app = newApp(t)
+    await app.register(fastifyRedis, {
+      config: { REDIS_URL: `redis://app:${ENCODED}@${host}:${port}/1`, REDIS_USERNAME: 'default', REDIS_PASSWORD: 'wrong-Pa55word' }
+    })
+    await app.ready()
+    t.same(await whoAmI(server), [{ user: 'app', db: '1' }])
+    await app.close()
+  })
+
+  await t.test('wrong credentials fail startup at once with WRONGPASS as the cause', async (t) => {
+    const wrongpass = /^fastify-node-redis: connection "(redis|cache)" to redis:\/\/[^ ]*:\*\*\*@127\.0\.0\.1:\d+\/\d+ failed at startup: WRONGPASS invalid username-password pair or user is disabled\.$/
+    const cases: FastifyNodeRedisOptions[] = [
+      { url: `redis://app:wr%40ng@${host}:${port}` },
+      { url: `redis://nobody:${ENCODED}@${host}:${port}` },
+      { host, port, username: 'app', password: 'wrong-Pa55word' },
+      { prefix: 'CACHE', config: { CACHE_HOST: host, CACHE_PORT: String(port), CACHE_USERNAME: 'app', CACHE_PASSWORD: 'wrong-Pa55word' } },
+      { host, port, password: PASSWORD } // the app user's password for the default user
+    ]
+    for (const options of cases) {
+      const err = await fails(t, options, 'FST_REDIS_CONNECT', wrongpass)
+      t.match(err.cause, { message: /^WRONGPASS/ }, 'the cause is kept')
+    }
+  })
+
+  await t.test('no credentials at all: NOAUTH', async (t) => {
+    await fails(t, { host, port }, 'FST_REDIS_CONNECT', /failed at startup: NOAUTH Authentication required\.$/)
+  })
+
+  await t.test('invalid configuration around a password never shows it', async (t) => {
+    await fails(t, { url: `redis://app:${ENCODED}@${host}:99999` }, 'FST_REDIS_CONFIG',
+      /option "url" redis:\/\/app:\*\*\*@127\.0\.0\.1:99999 is not a valid Redis URL: its port 99999 is out of range/)
+    await fails(t, { url: `redis://app:${ENCODED}@${host}:${port}/x` }, 'FST_REDIS_CONFIG', /redis:\/\/app:\*\*\*@127\.0\.0\.1:\d+\/x is not a valid/)
+    await fails(t, { url: `redis://app:${ENCODED}@${host}:${port}/1?db=2` }, 'FST_REDIS_CONFIG',
+      /redis:\/\/app:\*\*\*@127\.0\.0\.1:\d+\/1\?db=2 is not a valid Redis URL: it names two databases/)
+    await fails(t, { url: `http://app:${ENCODED}@${host}` }, 'FST_REDIS_CONFIG', /scheme "http:" is not supported/)
+    await fails(t, { config: { REDIS_PASSWORD: 12345 } }, 'FST_REDIS_CONFIG', /config key REDIS_PASSWORD must be a string, got \(value hidden\)/)
+  })
+
+  await t.test('log lines of a connection that cannot authenticate in the background, or that is lost', async (t) => {
+    const app = newApp(t)
+    const logged = lines.length
+    await app.register(fastifyRedis, { url: `redis://app:wr%40ng@${host}:${port}`, lazyConnect: true })
+    await app.register(fastifyRedis, { prefix: 'CACHE', url: `redis://app:${ENCODED}@${host}:${port}/4` })
+    await app.ready()
+    for (let i = 0; i < 100 && !lines.slice(logged).some((l) => l.includes('WRONGPASS')); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    t.ok(lines.slice(logged).some((l) => /"redis":"redis".*cannot connect yet \(WRONGPASS/.test(l)), 'the failure is logged')
+
+    const cache = (app.redis as unknown as Record<string, { isReady: boolean, on (e: string, f: () => void): void }>).cache
+    await server.kill()
+    for (let i = 0; i < 100 && cache.isReady; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+    await server.restart()
+    if (!cache.isReady) await once(cache as any, 'ready')
+    t.ok(lines.some((l) => /"redis":"cache".*lost/.test(l)), 'the outage is logged')
+    await app.close()
+  })
+
+  await t.test('a URL whose password was not percent-encoded, or that carries it in the query', async (t) => {
+    const seen: unknown[] = []
+    for (const url of [
+      `redis://app:${PASSWORD}@${host}:${port}`,
+      `redis://app:pa/ss-Word9@${host}:${port}`,
+      `redis://app:pa#ss-Word9@${host}:${port}`,
+      `redis://app:pa@ss-Word9@${host}:${port}`,
+      `redis://${host}:${port}/0?password=${ENCODED}`
+    ]) {
+      await fails(t, { url }, 'FST_REDIS_CONFIG', /is not a valid Redis URL/, seen)
+    }
+    for (const secret of [PASSWORD, ENCODED, 'pa/ss', 'ss-Word9', 'w/rd%']) {
+      t.notOk(seen.some((err) => inspect(err, { depth: Infinity }).includes(secret)), `no error contains ${JSON.stringify(secret)}`)
+    }
+  })
+
+  t.ok(lines.length >= 5, `${lines.length} log lines captured`)
+  t.ok(lines.some((l) => l.includes(`redis://app:***@127.0.0.1:${port}/2`)), 'log lines show the target, with the password masked')
+  t.ok(errors.length >= 10, `${errors.length} errors captured`)
+  for (const secret of SECRETS) {
+    t.notOk(lines.some((line) => line.includes(secret)), `no log line contains ${JSON.stringify(secret)}`)
+    t.notOk(errors.some((err) => inspect(err, { depth: Infinity }).includes(secret) || JSON.stringify(err).includes(secret)),
+      `no error (message, stack, properties, cause) contains ${JSON.stringify(secret)}`)
+  }
+})
