@@ -1,0 +1,87 @@
+import fastifyEnv from '@fastify/env'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import fastifyRedis, { type RedisClient } from 'fastify-node-redis'
+import { randomBytes } from 'node:crypto'
+import { configOf, configSchema } from './config'
+import { errorHandler } from './errors'
+import { hashPassword, parseUsers } from './passwords'
+import { sessions } from './sessions'
+import { things } from './things'
+
+/**
+ * The connections this app registers. In your own app, augment
+ * `FastifyRedisConnections` instead (see the README, "TypeScript"). This
+ * example does not: the whole repository compiles as one program, and an
+ * augmentation here would leak into the plugin's own type tests.
+ */
+export interface Connections {
+  /** Prefix REDIS: the things. */
+  redis: RedisClient
+  /** Prefix SESSIONS: the sessions. */
+  sessions: RedisClient
+}
+
+export function connections (app: FastifyInstance): Connections {
+  return app.redis as unknown as Connections
+}
+
+export interface BuildOptions {
+  /** Configuration values; they win over the environment. */
+  config?: Record<string, unknown>
+  /** Read `process.env` too. @default true */
+  env?: boolean
+  /** Fastify's logger option. @default false */
+  logger?: FastifyServerOptions['logger']
+}
+
+/**
+ * Builds the app: configuration from the environment (`@fastify/env`), two
+ * Redis connections, the things API and the session routes. Call `ready()`
+ * or `listen()` on the result; startup fails if Redis cannot be reached.
+ */
+export function build (options: BuildOptions = {}): FastifyInstance {
+  let trustProxy = false
+  const app = Fastify({
+    logger: options.logger ?? false,
+    // TRUST_PROXY is only known once the configuration is loaded, and
+    // Fastify takes this option at construction: a function reads it late.
+    trustProxy: (_address, hop) => trustProxy && hop === 0
+  })
+  app.setErrorHandler(errorHandler)
+
+  app.register(fastifyEnv, { schema: configSchema(), data: options.config ?? {}, env: options.env ?? true })
+  // Both read their REDIS_* / SESSIONS_* keys from app.config.
+  app.register(fastifyRedis)
+  app.register(fastifyRedis, { prefix: 'SESSIONS' })
+
+  app.register(async function routes (app) {
+    const config = configOf(app)
+    trustProxy = config.TRUST_PROXY
+    const { redis, sessions: sessionsClient } = connections(app)
+
+    let users: Map<string, string>
+    if (config.USERS === undefined || config.USERS.trim() === '') {
+      users = new Map([['demo', await hashPassword('demo')]])
+      app.log.warn('USERS is not set: a demo user "demo" with password "demo" can log in; set USERS for anything but a demo')
+    } else {
+      users = parseUsers(config.USERS)
+    }
+    let secret = config.SESSION_SECRET
+    if (secret === undefined) {
+      secret = randomBytes(32).toString('base64url')
+      app.log.warn('SESSION_SECRET is not set: using a random one, so sessions end when the app restarts')
+    }
+
+    await app.register(things, { client: redis, ttl: config.THING_TTL, timeout: config.WAIT_FOR_REDIS })
+    await app.register(sessions, {
+      client: sessionsClient,
+      secret,
+      users,
+      decoy: await hashPassword(randomBytes(16).toString('hex')),
+      ttl: config.SESSION_TTL,
+      secure: config.COOKIE_SECURE,
+      timeout: config.WAIT_FOR_REDIS
+    })
+  })
+  return app
+}

@@ -1,0 +1,57 @@
+import type { FastifyInstance } from 'fastify'
+import { redisEnvSchema, type RedisEnvConfig } from 'fastify-node-redis'
+
+/** The app's configuration, as `@fastify/env` validates and decorates it. */
+export interface AppConfig extends RedisEnvConfig<'REDIS' | 'SESSIONS'> {
+  /** Interface `server.ts` listens on. */
+  HOST: string
+  /** Port `server.ts` listens on (0: any free port). */
+  PORT: number
+  /** Seconds a thing lives after its last PUT. */
+  THING_TTL: number
+  /** Signs the session cookie: 32 characters or more. Random when unset. */
+  SESSION_SECRET?: string
+  /** Seconds a session lives after its last request. */
+  SESSION_TTL: number
+  /** `name:scrypt-hash` pairs, comma-separated. Unset: a demo user demo/demo. */
+  USERS?: string
+  /** Session cookies carry `Secure`: they are only set over HTTPS. */
+  COOKIE_SECURE: boolean
+  /** Trust `X-Forwarded-Proto` from the one proxy in front of the app. */
+  TRUST_PROXY: boolean
+  /** Milliseconds a request waits for an answer from Redis before it gets a 503. */
+  WAIT_FOR_REDIS: number
+}
+
+/**
+ * JSON schema of the configuration: every REDIS_* and SESSIONS_* key of the
+ * plugin, and the app's own keys. A new object each time: env-schema writes
+ * `additionalProperties` into the schema it is given.
+ */
+export function configSchema (): { type: 'object', properties: Record<string, object> } {
+  const redis = redisEnvSchema('REDIS', 'SESSIONS')
+  return {
+    type: 'object',
+    properties: {
+      ...redis.properties,
+      // Sessions go to db 1 unless SESSIONS_DB, or a db in SESSIONS_URL, says
+      // otherwise. A schema default rather than a `db` option of the plugin:
+      // explicit options beat config keys, and the environment must win.
+      SESSIONS_DB: { ...redis.properties.SESSIONS_DB, default: 1 },
+      HOST: { type: 'string', minLength: 1, default: '127.0.0.1' },
+      PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 3000 },
+      THING_TTL: { type: 'integer', minimum: 1, default: 31104000 },
+      SESSION_SECRET: { type: 'string', minLength: 32 },
+      SESSION_TTL: { type: 'integer', minimum: 1, default: 86400 },
+      USERS: { type: 'string' },
+      COOKIE_SECURE: { type: 'boolean', default: true },
+      TRUST_PROXY: { type: 'boolean', default: false },
+      WAIT_FOR_REDIS: { type: 'integer', minimum: 1, default: 2000 }
+    }
+  }
+}
+
+/** The validated configuration of an app (after `@fastify/env` has run). */
+export function configOf (app: FastifyInstance): AppConfig {
+  return app.getEnvs<AppConfig>()
+}

@@ -1,0 +1,68 @@
+import createError from '@fastify/error'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import {
+  ClientClosedError,
+  ClientOfflineError,
+  ConnectionTimeoutError,
+  DisconnectsClientError,
+  SocketClosedUnexpectedlyError
+} from 'redis'
+
+// Errors the routes raise on purpose. Fastify's default error handler turns
+// them into its usual JSON shape: { statusCode, code, error, message }.
+export const BadPath = createError<'EXAMPLE_BAD_PATH', 400, [string]>('EXAMPLE_BAD_PATH', '%s', 400)
+export const ReservedField = createError<'EXAMPLE_RESERVED_FIELD', 400, []>('EXAMPLE_RESERVED_FIELD',
+  'field "ttl" is reserved: answers add the remaining time to live under that name', 400)
+export const ThingNotFound = createError<'EXAMPLE_NOT_FOUND', 404, [string]>('EXAMPLE_NOT_FOUND', 'no thing is stored at %s', 404)
+export const BadCredentials = createError<'EXAMPLE_BAD_CREDENTIALS', 401, []>('EXAMPLE_BAD_CREDENTIALS', 'wrong username or password', 401)
+export const NotLoggedIn = createError<'EXAMPLE_NOT_LOGGED_IN', 401, []>('EXAMPLE_NOT_LOGGED_IN', 'not logged in: POST /login first', 401)
+export const HttpsRequired = createError<'EXAMPLE_HTTPS_REQUIRED', 403, []>('EXAMPLE_HTTPS_REQUIRED',
+  'session cookies are Secure (COOKIE_SECURE=true) and this request is plain HTTP: use HTTPS, ' +
+  'set TRUST_PROXY=true behind a proxy that terminates TLS, or set COOKIE_SECURE=false for local development', 403)
+export const CartFull = createError<'EXAMPLE_CART_LIMIT', 400, [string]>('EXAMPLE_CART_LIMIT', '%s', 400)
+export const NotInCart = createError<'EXAMPLE_NOT_IN_CART', 404, [string]>('EXAMPLE_NOT_IN_CART', 'item %s is not in the cart', 404)
+
+/** A Redis command got no answer in time (server paused, network black hole). */
+export class RedisTimeoutError extends Error {
+  readonly code = 'EXAMPLE_REDIS_TIMEOUT'
+}
+
+/** Resolves with the promise, or rejects with RedisTimeoutError after `ms`. */
+export async function within<T> (promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(reject, ms, new RedisTimeoutError(`Redis did not answer within ${ms} ms`))
+  })
+  try {
+    // race() keeps a handler on `promise`: its late rejection is not unhandled.
+    return await Promise.race([promise, deadline])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+// What node-redis raises while the server cannot be reached: the plugin sets
+// `disableOfflineQueue`, so commands fail at once instead of waiting.
+const UNAVAILABLE = [ClientOfflineError, ClientClosedError, SocketClosedUnexpectedlyError,
+  DisconnectsClientError, ConnectionTimeoutError, RedisTimeoutError]
+const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'])
+
+/** Whether an error means "Redis cannot be reached right now". */
+export function isRedisUnavailable (err: Error): boolean {
+  return UNAVAILABLE.some((type) => err instanceof type) || NETWORK.has((err as { code?: string }).code ?? '')
+}
+
+/**
+ * Redis down is a 503 with `Retry-After`, answered at once; every other error
+ * goes on to Fastify's default handler (throwing here hands it over).
+ */
+export function errorHandler (err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (!isRedisUnavailable(err)) throw err
+  request.log.warn(`redis unavailable: ${err.message}`)
+  return reply.code(503).header('retry-after', '1').send({
+    statusCode: 503,
+    code: 'EXAMPLE_REDIS_UNAVAILABLE',
+    error: 'Service Unavailable',
+    message: 'Redis is unavailable, try again shortly'
+  })
+}
