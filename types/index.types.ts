@@ -10,8 +10,14 @@ import fastifyRedis, {
   type FastifyNodeRedisOptions,
   type FastifyRedisConnections,
   type RedisClient,
-  type RedisEnvConfig
+  type RedisEnvConfig,
+  type RedisEnvSchema,
+  redisHealth,
+  type RedisHealth
 } from 'fastify-node-redis'
+
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false
+const yes = true as const
 
 /** Marks a value as used, so that the expression is type-checked. */
 function use (..._values: unknown[]): void {}
@@ -91,6 +97,31 @@ async function main (): Promise<void> {
   // @ts-expect-error PORT is a number once env-schema has coerced it
   const badConfig: RedisEnvConfig<'REDIS'> = { REDIS_PORT: '6380' }
   use(badConfig)
+
+  const envs = {} as RedisEnvConfig<'REDIS' | 'CACHE'>
+  const e1: Equal<typeof envs.CACHE_PORT, number | undefined> = yes
+  const e2: Equal<typeof envs.REDIS_TLS, boolean | undefined> = yes
+  const e3: Equal<typeof envs.REDIS_URL, string | undefined> = yes
+  const e4: Equal<typeof envs.CACHE_LAZY_CONNECT, boolean | undefined> = yes
+  const e5: Equal<RedisEnvConfig, RedisEnvConfig<'REDIS'>> = yes
+  const e6: Equal<keyof RedisEnvConfig<'A'>, 'A_URL' | 'A_HOST' | 'A_PORT' | 'A_DB' | 'A_USERNAME' | 'A_PASSWORD' | 'A_UNIX_SOCKET_PATH' | 'A_TLS' | 'A_CONNECT_TIMEOUT' | 'A_CLOSE_TIMEOUT' | 'A_COMMAND_TIMEOUT' | 'A_CLASS' | 'A_LAZY_CONNECT'> = yes
+  // @ts-expect-error not a key of these prefixes
+  use(envs.SESSIONS_URL)
+  const s1: RedisEnvSchema<'REDIS' | 'CACHE'> = redisEnvSchema('REDIS', 'CACHE')
+  const s2: RedisEnvSchema<'REDIS'> = redisEnvSchema()
+  // @ts-expect-error no CACHE keys in a REDIS-only schema
+  use(s2.properties.CACHE_PORT)
+  const bigger = { type: 'object', properties: { PORT: { type: 'integer' }, ...redisEnvSchema('CACHE').properties } }
+  class MyRedis { constructor (_options: object) { use(_options) } }
+  await app.register(fastifyRedis, { clientClass: MyRedis })
+  await app.register(fastifyRedis, { clientClass: './lib/x.js#make', commandTimeout: 0, closeTimeout: '100' })
+  use(e1, e2, e3, e4, e5, e6, s1, bigger)
+
+  const health: RedisHealth = await redisHealth(app, { timeout: 100 })
+  const status: 'ready' | 'down' | 'timeout' | 'error' | undefined = health.connections.typesCache?.status
+  use(status)
+  // @ts-expect-error the timeout is a number of milliseconds
+  await redisHealth(app, { timeout: '1s' })
 
   const code: 'FST_REDIS_CONFIG' = new FST_REDIS_CONFIG('x').code
   use(code)
