@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { ClientOfflineError } from 'redis'
 import { FST_REDIS_CONNECT } from './errors'
+import { ClusterDriver, clusterClientOptions, killSwitch, type ClusterLike } from './cluster'
 import type { ConnectionSpec } from './options'
 
 /** The part of a node-redis client the lifecycle relies on. */
@@ -12,6 +13,10 @@ export interface ClientLike {
   disconnect (): Promise<void>
   on (event: string, listener: (...args: any[]) => void): unknown
   off (event: string, listener: (...args: any[]) => void): unknown
+  /** Drop and reopen what stopped answering (default: disconnect, then connect). */
+  reopen? (closing: () => boolean): Promise<void>
+  /** Called on every watchdog tick. */
+  maintain? (): void
 }
 
 type Strategy = false | number | ((retries: number, cause: Error) => false | Error | number)
@@ -95,7 +100,10 @@ function failFastWhileOffline (client: ClientLike): void {
  * quit() that hangs during an outage.
  */
 export class Connection {
+  /** What the lifecycle drives: the client, or an adapter of the cluster. */
   readonly client: ClientLike
+  /** What `fastify.redis[name]` is: the client, or the cluster. */
+  readonly exposed: unknown
   private starting = false
   private closing = false
   private state: 'new' | 'ready' | 'down' = 'new'
@@ -114,12 +122,18 @@ export class Connection {
    * node-redis options that route reconnection through this connection.
    */
   constructor (readonly spec: ConnectionSpec, client: ClientLike | ((options: object) => unknown), log: FastifyBaseLogger) {
-    if (typeof client === 'function') {
+    if (typeof client !== 'function') {
+      this.client = client
+    } else if (spec.cluster !== undefined) {
+      const kill = killSwitch()
+      const cluster = client(clusterClientOptions(spec, this.strategy, kill.signal)) as ClusterLike
+      this.client = new ClusterDriver(cluster, kill)
+      this.exposed = cluster
+    } else {
       this.client = client(clientOptions(spec, this.strategy)) as ClientLike
       if (spec.clientOptions.disableOfflineQueue === true) failFastWhileOffline(this.client)
-    } else {
-      this.client = client
     }
+    this.exposed ??= this.client
     this.log = log
     this.client.on('error', this.onError)
     this.client.on('ready', this.onReady)
@@ -130,7 +144,7 @@ export class Connection {
     // At startup, fail at once with the cause (refused, DNS, TLS, auth)
     // instead of retrying until the plugin timeout.
     if (this.closing || this.starting) return false
-    const user = this.spec.clientOptions.socket?.reconnectStrategy as Strategy | undefined
+    const user = (this.spec.cluster?.options.defaults?.socket ?? this.spec.clientOptions.socket)?.reconnectStrategy as Strategy | undefined
     if (user === undefined) return backoff(retries)
     if (typeof user !== 'function') return user
     const next = user(retries, cause)
@@ -185,10 +199,11 @@ export class Connection {
       connecting?.catch(noop)
       // Read the last error before teardown adds its own.
       const last = this.lastError
-      const cause = err instanceof TimeoutError && last ? last : err as Error
-      const why = err instanceof TimeoutError
-        ? `no answer within ${spec.connectTimeout} ms (connectTimeout)${last ? `; last error: ${last.message}` : ''}`
-        : cause.message
+      const timedOut = err instanceof TimeoutError
+      const cause = timedOut && last ? last : err as Error
+      // A cluster's "All the root nodes are unavailable" hides why: add the last node error.
+      const detail = last !== undefined && (timedOut || last.message !== cause.message) ? `; last error: ${last.message}` : ''
+      const why = `${timedOut ? `no answer within ${spec.connectTimeout} ms (connectTimeout)` : cause.message}${detail}`
       if (this.opened) await this.shutdown(spec.closeTimeout)
       this.detach()
       throw new FST_REDIS_CONNECT(`connection "${spec.name}" to ${spec.target} failed at startup: ${why}`, { cause })
@@ -209,14 +224,21 @@ export class Connection {
    */
   private watch (): void {
     const timeout = this.spec.commandTimeout
-    if (timeout === 0 || this.spec.client !== undefined) return
-    this.watchdog = setInterval(this.tick, Math.max(Math.floor(timeout / 4), 10))
+    if (this.spec.client !== undefined) return
+    // A cluster is also looked after while its commands are not timed.
+    const every = this.client.maintain === undefined ? timeout / 4 : Math.min(timeout / 4 || 500, 500)
+    if (every === 0) return
+    this.watchdog = setInterval(this.tick, Math.max(Math.floor(every), 10))
     this.watchdog.unref()
   }
 
   private readonly tick = (): void => {
     const { client, spec } = this
+    client.maintain?.()
     if (!client.isReady) return
+    // A cluster emits no "ready" of its own: notice the recovery here.
+    if (this.state === 'down') this.onReady()
+    if (spec.commandTimeout === 0) return
     if (this.probeSince === 0) {
       const id = ++this.probeId
       this.probeSince = Date.now()
@@ -232,8 +254,13 @@ export class Connection {
 
   /** Drops the stalled socket (waiting commands reject at once), then reconnects. */
   private async reopen (): Promise<void> {
-    await within(this.client.disconnect(), this.spec.commandTimeout).catch(noop)
-    if (!this.closing) await this.client.connect()
+    const { client } = this
+    if (client.reopen !== undefined) {
+      await client.reopen(() => this.closing)
+      return
+    }
+    await within(client.disconnect(), this.spec.commandTimeout).catch(noop)
+    if (!this.closing) await client.connect()
   }
 
   /**

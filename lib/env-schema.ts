@@ -16,7 +16,8 @@ const PROPERTY = {
   CLOSE_TIMEOUT: { type: 'integer', minimum: 1 },
   COMMAND_TIMEOUT: { type: 'integer', minimum: 0 },
   CLASS: { type: 'string', minLength: 1 },
-  LAZY_CONNECT: { type: 'boolean' }
+  LAZY_CONNECT: { type: 'boolean' },
+  CLUSTER_NODES: { type: 'string', minLength: 1 }
 } as const satisfies Record<(typeof CONFIG_KEYS)[keyof typeof CONFIG_KEYS], object>
 
 type Suffix = keyof typeof PROPERTY

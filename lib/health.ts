@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import { clusterIsReady, pingCluster, type ClusterLike } from './cluster'
 
 /** One connection's health. */
 export interface RedisConnectionHealth {
@@ -29,7 +30,15 @@ export interface RedisHealthOptions {
 
 interface Pingable { readonly isReady?: boolean, ping (): Promise<unknown> }
 
-async function check (client: Pingable, timeout: number): Promise<RedisConnectionHealth> {
+/** A client, or a cluster seen as one (every master answering). */
+function pingable (client: object): Pingable {
+  if (typeof (client as Partial<Pingable>).ping === 'function') return client as Pingable
+  const cluster = client as ClusterLike
+  return { isReady: clusterIsReady(cluster), ping: async () => await pingCluster(cluster) }
+}
+
+async function check (connection: object, timeout: number): Promise<RedisConnectionHealth> {
+  const client = pingable(connection)
   if (client.isReady === false) return { status: 'down', error: 'not connected' }
   const started = performance.now()
   let timer: NodeJS.Timeout | undefined
@@ -48,7 +57,7 @@ async function check (client: Pingable, timeout: number): Promise<RedisConnectio
  */
 export async function redisHealth (fastify: FastifyInstance, options: RedisHealthOptions = {}): Promise<RedisHealth> {
   const timeout = options.timeout ?? 1000
-  const registry = (fastify as unknown as { redis?: Record<string, Pingable> }).redis ?? {}
+  const registry = (fastify as unknown as { redis?: Record<string, object> }).redis ?? {}
   const names: string[] = []
   // for…in: the registry inherits the connections of parent contexts.
   for (const name in registry) names.push(name)

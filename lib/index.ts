@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import { createClient, type RedisClientType, type RedisDefaultModules, type RedisFunctions, type RedisModules, type RedisScripts } from 'redis'
+import { createClient, createCluster, type RedisClientType, type RedisDefaultModules, type RedisFunctions, type RedisModules, type RedisScripts } from 'redis'
 import { resolveBuilder } from './client-class'
 import { type ClientLike, Connection } from './connection'
 import { FST_REDIS_DUPLICATE } from './errors'
@@ -67,11 +67,12 @@ const plugin: FastifyPluginAsync<FastifyNodeRedisOptions> = async function fasti
   const spec = resolveOptions(options, fallbackConfig)
   const log = fastify.log.child({ redis: name })
 
-  const connection = new Connection(spec, spec.client !== undefined
-    ? spec.client as ClientLike
-    : spec.clientClass === undefined ? createClient : await resolveBuilder(spec.clientClass, name), log)
+  let build: ClientLike | ((options: object) => unknown) = spec.cluster === undefined ? createClient : createCluster as (options: object) => unknown
+  if (spec.client !== undefined) build = spec.client as ClientLike
+  else if (spec.clientClass !== undefined) build = await resolveBuilder(spec.clientClass, name, spec.cluster !== undefined)
+  const connection = new Connection(spec, build, log)
   await connection.start()
-  registryOf(fastify)[name] = connection.client
+  registryOf(fastify)[name] = connection.exposed
   fastify.addHook('onClose', async () => { await connection.close() })
 }
 
@@ -84,6 +85,7 @@ const fastifyRedis = fp(plugin, {
 export default fastifyRedis
 export { fastifyRedis }
 export type { FastifyNodeRedisOptions, ClientBuilder } from './options'
+export type { RedisCluster } from './cluster'
 export { redisEnvSchema, type RedisEnvConfig, type RedisEnvSchema } from './env-schema'
 export { redisHealth, type RedisHealth, type RedisHealthOptions, type RedisConnectionHealth } from './health'
 export { errorCodes, FST_REDIS_CONFIG, FST_REDIS_DUPLICATE, FST_REDIS_CLIENT_CLASS, FST_REDIS_CONNECT } from './errors'

@@ -1,5 +1,5 @@
 import type { ConnectionOptions as TlsOptions } from 'node:tls'
-import type { RedisClientOptions } from 'redis'
+import type { RedisClientOptions, RedisClusterOptions } from 'redis'
 import { FST_REDIS_CLIENT_CLASS, FST_REDIS_CONFIG, show } from './errors'
 import { parseRedisUrl, redactUrl, UrlError, type ParsedUrl } from './url'
 
@@ -103,6 +103,21 @@ export interface FastifyNodeRedisOptions {
    */
   clientOptions?: RedisClientOptions<any, any, any>
   /**
+   * Redis Cluster: the root nodes, as `redis://[[user]:pass@]host[:port]` or
+   * `rediss://…` URLs (an array, or one comma-separated string). Switches this
+   * connection to node-redis's `createCluster`; credentials and TLS come from
+   * the node URLs or the username / password / tls options and keys.
+   * Config key: `PREFIX_CLUSTER_NODES`.
+   */
+  clusterNodes?: string | string[]
+  /**
+   * With `clusterNodes`: passed through to `createCluster` (`useReplicas`,
+   * `minimizeConnections`, `maxCommandRedirections`, `nodeAddressMap`,
+   * `scripts`, `modules`, `functions`, and `defaults` for every node client).
+   * Where to connect and the credentials are set by the plugin's own options.
+   */
+  clusterOptions?: Partial<RedisClusterOptions<any, any, any>>
+  /**
    * Bring your own node-redis client (connected or not); the plugin builds
    * none and ignores the connection keys.
    */
@@ -140,7 +155,8 @@ export const CONFIG_KEYS = {
   closeTimeout: 'CLOSE_TIMEOUT',
   commandTimeout: 'COMMAND_TIMEOUT',
   clientClass: 'CLASS',
-  lazyConnect: 'LAZY_CONNECT'
+  lazyConnect: 'LAZY_CONNECT',
+  clusterNodes: 'CLUSTER_NODES'
 } as const
 
 type Keyed = keyof typeof CONFIG_KEYS
@@ -164,6 +180,11 @@ export interface ConnectionSpec {
   readonly lazyConnect: boolean
   readonly clientClass?: ClientBuilder | string
   readonly clientOptions: Readonly<RedisClientOptions<any, any, any>>
+  /** Redis Cluster mode: the root nodes and the createCluster options (without rootNodes). */
+  readonly cluster?: Readonly<{
+    rootNodes: ReadonlyArray<Readonly<{ host: string, port: number }>>
+    options: Readonly<Partial<RedisClusterOptions<any, any, any>>>
+  }>
   readonly client?: unknown
   readonly closeClient: boolean
 }
@@ -362,6 +383,35 @@ export function resolveOptions (options: FastifyNodeRedisOptions = {}, fallbackC
     host = undefined
   }
 
+  const nodes = source.get('clusterNodes')
+  if (nodes !== undefined) {
+    for (const option of ['url', 'host', 'port', 'unixSocketPath'] as const) {
+      const found = source.get(option)
+      if (found !== undefined) source.fail(found.where, `cannot be combined with cluster nodes (${nodes.where}): the nodes say where to connect`)
+    }
+    if (options.clientOptions !== undefined) {
+      source.fail('option "clientOptions"', `cannot be combined with cluster nodes (${nodes.where}): use clusterOptions (its defaults apply to every node)`)
+    }
+    if (db !== 0) source.fail(source.get('db')!.where, `must be 0 with cluster nodes (${nodes.where}): Redis Cluster has database 0 only`)
+    const cluster = clusterOf(source, nodes, { tls, username, password })
+    return Object.freeze({
+      name,
+      prefix,
+      ...cluster.where,
+      db: 0,
+      connectTimeout,
+      closeTimeout,
+      commandTimeout,
+      lazyConnect,
+      clientClass,
+      clientOptions: Object.freeze({}),
+      cluster: Object.freeze({ rootNodes: cluster.rootNodes, options: Object.freeze(clusterOptionsOf(source)) }),
+      closeClient: true
+    })
+  } else if (options.clusterOptions !== undefined) {
+    source.fail('option "clusterOptions"', 'only applies together with cluster nodes (option "clusterNodes" or config key ' + `${prefix}_CLUSTER_NODES)`)
+  }
+
   const url = source.get('url')
   if (url !== undefined) {
     if (typeof url.value !== 'string' || url.value === '') source.bad('url', url, 'a non-empty string')
@@ -401,6 +451,70 @@ export function resolveOptions (options: FastifyNodeRedisOptions = {}, fallbackC
     clientOptions: Object.freeze(clientOptionsOf(source)),
     closeClient: true
   })
+}
+
+/** The root nodes of a cluster, and the TLS and credentials they agree on. */
+function clusterOf (
+  source: Source,
+  found: { value: unknown, where: string },
+  keys: { tls: false | TlsOptions | undefined, username?: string, password?: string }
+): { rootNodes: Array<{ host: string, port: number }>, where: { target: string, tls: false | TlsOptions, username?: string, password?: string } } {
+  const list = typeof found.value === 'string' ? found.value.split(',').map((u) => u.trim()).filter(Boolean) : found.value
+  if (!Array.isArray(list) || list.length === 0 || !list.every((u) => typeof u === 'string' && u !== '')) {
+    source.fail(found.where, `must be a list of node URLs (an array, or one comma-separated string), got ${show(found.value)}`)
+  }
+  let { tls, username, password } = keys
+  let urlTls: boolean | undefined
+  let credentials: string | undefined
+  const rootNodes = (list as string[]).map((url) => {
+    const parsed = parseUrl(source, url, found.where)
+    const shown = redactUrl(url)
+    if (parsed.socketPath !== undefined) source.fail(found.where, `has ${shown}: cluster nodes are reached over TCP, not unix sockets`)
+    if (parsed.db !== undefined && parsed.db !== 0) source.fail(found.where, `has ${shown}: Redis Cluster has database 0 only`)
+    if (urlTls !== undefined && urlTls !== parsed.tls) source.fail(found.where, 'mixes redis:// and rediss:// nodes: use one scheme for all')
+    urlTls = parsed.tls
+    if (parsed.username !== undefined || parsed.password !== undefined) {
+      const these = `${parsed.username ?? ''}\0${parsed.password ?? ''}`
+      if (credentials !== undefined && credentials !== these) source.fail(found.where, 'gives different credentials for different nodes: every node of a cluster takes the same')
+      credentials = these
+      username = parsed.username ?? username
+      password = parsed.password ?? password
+    }
+    return Object.freeze({ host: parsed.host ?? 'localhost', port: parsed.port ?? 6379 })
+  })
+  if (urlTls) {
+    tls = tls || {}
+  } else if (tls) {
+    source.fail(found.where, 'has redis:// nodes but TLS is also requested: use rediss:// node URLs, or drop the tls option')
+  }
+  if (password === '') password = undefined
+  const auth = password !== undefined
+    ? `${encodeURIComponent(username ?? '')}:***@`
+    : username !== undefined ? `${encodeURIComponent(username)}@` : ''
+  const hosts = rootNodes.map(({ host, port }) => `${host.includes(':') ? `[${host}]` : host}:${port}`).join(',')
+  return {
+    rootNodes,
+    where: { target: `cluster ${tls ? 'rediss' : 'redis'}://${auth}${hosts}`, tls: tls ?? false, username, password }
+  }
+}
+
+function clusterOptionsOf (source: Source): Partial<RedisClusterOptions<any, any, any>> {
+  const given = source.options.clusterOptions
+  if (given === undefined) return {}
+  if (!isPlainObject(given)) source.fail('option "clusterOptions"', `must be an object, got ${show(given)}`)
+  if (given.rootNodes !== undefined) source.fail('option "clusterOptions.rootNodes"', 'is not accepted: give the nodes with option "clusterNodes" (or its config key)')
+  const defaults = given.defaults
+  if (defaults === undefined) return { ...given }
+  if (!isPlainObject(defaults)) source.fail('option "clusterOptions.defaults"', `must be an object, got ${show(defaults)}`)
+  for (const key of RESERVED_CLIENT_OPTIONS) {
+    if ((defaults as Record<string, unknown>)[key] !== undefined) source.fail(`option "clusterOptions.defaults.${key}"`, 'is not accepted: set the plugin\'s own options (or their config keys) instead')
+  }
+  const socket = defaults.socket
+  if (socket !== undefined && !isPlainObject(socket)) source.fail('option "clusterOptions.defaults.socket"', `must be an object, got ${show(socket)}`)
+  for (const key of RESERVED_SOCKET_OPTIONS) {
+    if (socket?.[key] !== undefined) source.fail(`option "clusterOptions.defaults.socket.${key}"`, 'is not accepted: set the plugin\'s own clusterNodes or tls option instead')
+  }
+  return { ...given, defaults: { ...defaults, ...(socket && { socket: { ...socket } }) } }
 }
 
 function parseUrl (source: Source, url: string, where: string): ParsedUrl {

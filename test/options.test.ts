@@ -207,3 +207,67 @@ test('clientClass garbage is FST_REDIS_CLIENT_CLASS', async (t) => {
   t.equal(resolveOptions({ clientClass: fn }).clientClass, fn)
   t.throws(() => resolveOptions({ config: { REDIS_CLASS: 7 } }), { message: /config key REDIS_CLASS must be a function, a class or a module path/ })
 })
+
+test('cluster nodes: root nodes, credentials and TLS from the URLs or the keys', async (t) => {
+  const spec = resolveOptions({ prefix: 'CACHE', config: { CACHE_CLUSTER_NODES: ' redis://a:7000, redis://b:7001 ,redis://[::1]', CACHE_PASSWORD: 'pw' } })
+  t.same(spec.cluster?.rootNodes, [{ host: 'a', port: 7000 }, { host: 'b', port: 7001 }, { host: '::1', port: 6379 }])
+  t.equal(spec.target, 'cluster redis://:***@a:7000,b:7001,[::1]:6379')
+  t.equal(spec.password, 'pw')
+  t.same(spec.cluster?.options, {})
+  t.ok(Object.isFrozen(spec.cluster))
+
+  const fromUrls = resolveOptions({ clusterNodes: ['rediss://app:s3cret@a:1/0', 'rediss://app:s3cret@b:2', 'rediss://c:3'], username: 'other', tls: { ca: 'pem' } })
+  t.match(fromUrls, { username: 'app', password: 's3cret', tls: { ca: 'pem' }, target: 'cluster rediss://app:***@a:1,b:2,c:3' })
+  t.match(resolveOptions({ clusterNodes: 'redis://h:1', username: 'u' }), { target: 'cluster redis://u@h:1' })
+  t.match(resolveOptions({ clusterNodes: 'redis://:@h:1' }), { password: undefined })
+  t.match(resolveOptions({ clusterNodes: 'redis://h:1', password: '' }), { password: undefined })
+  t.match(resolveOptions({ clusterNodes: 'redis://app@a:1,redis://app@b,redis://:7000' }), {
+    username: 'app',
+    password: undefined,
+    target: 'cluster redis://app@a:1,b:6379,localhost:7000',
+    cluster: { rootNodes: [{ host: 'a', port: 1 }, { host: 'b', port: 6379 }, { host: 'localhost', port: 7000 }] }
+  })
+  t.match(resolveOptions({ clusterNodes: ['rediss://a:1'] }), { tls: {}, target: 'cluster rediss://a:1' })
+  t.same(resolveOptions({ clusterNodes: 'redis://h:1', clusterOptions: { useReplicas: true } }).cluster?.options, { useReplicas: true })
+
+  const given = { useReplicas: true, defaults: { socket: { keepAlive: 1 }, name: 'x' } }
+  const withOptions = resolveOptions({ clusterNodes: 'redis://h:1', clusterOptions: given })
+  t.same(withOptions.cluster?.options, given)
+  t.not(withOptions.cluster?.options.defaults?.socket, given.defaults.socket, 'copied')
+  t.same(resolveOptions({ clusterNodes: 'redis://h:1', clusterOptions: { defaults: { name: 'n' } } }).cluster?.options, { defaults: { name: 'n' } })
+})
+
+test('cluster nodes: bad input is FST_REDIS_CONFIG', async (t) => {
+  const cases: Array<[FastifyNodeRedisOptions, RegExp]> = [
+    [{ clusterNodes: [] }, /option "clusterNodes" must be a list of node URLs/],
+    [{ clusterNodes: ' , ' }, /must be a list of node URLs/],
+    [{ clusterNodes: [5 as unknown as string] }, /must be a list of node URLs/],
+    [{ clusterNodes: 'h:7000' }, /option "clusterNodes" h:7000 is not a valid Redis URL/],
+    [{ clusterNodes: 'unix:///tmp/s.sock' }, /cluster nodes are reached over TCP, not unix sockets/],
+    [{ clusterNodes: 'redis://h:1/2' }, /has redis:\/\/h:1\/2: Redis Cluster has database 0 only/],
+    [{ clusterNodes: 'redis://a:1,rediss://b:2' }, /mixes redis:\/\/ and rediss:\/\/ nodes/],
+    [{ clusterNodes: 'redis://u:topsecret@a:1,redis://u:other@b:2' }, /gives different credentials for different nodes/],
+    [{ clusterNodes: 'redis://a:1', tls: true }, /has redis:\/\/ nodes but TLS is also requested/],
+    [{ clusterNodes: 'redis://a:1', url: 'redis://b' }, /option "url" cannot be combined with cluster nodes \(option "clusterNodes"\): the nodes say where to connect/],
+    [{ config: { REDIS_CLUSTER_NODES: 'redis://a:1', REDIS_HOST: 'b' } }, /config key REDIS_HOST cannot be combined with cluster nodes \(config key REDIS_CLUSTER_NODES\)/],
+    [{ clusterNodes: 'redis://a:1', port: 1 }, /option "port" cannot be combined/],
+    [{ clusterNodes: 'redis://a:1', unixSocketPath: '/s' }, /option "unixSocketPath" cannot be combined/],
+    [{ clusterNodes: 'redis://a:1', clientOptions: {} }, /option "clientOptions" cannot be combined with cluster nodes .*use clusterOptions/],
+    [{ clusterNodes: 'redis://a:1', db: 3 }, /option "db" must be 0 with cluster nodes/],
+    [{ clusterOptions: {} }, /option "clusterOptions" only applies together with cluster nodes \(option "clusterNodes" or config key REDIS_CLUSTER_NODES\)/],
+    [{ clusterNodes: 'redis://a:1', clusterOptions: 5 as unknown as object }, /option "clusterOptions" must be an object, got 5/],
+    [{ clusterNodes: 'redis://a:1', clusterOptions: { rootNodes: [] } }, /"clusterOptions.rootNodes" is not accepted/],
+    [{ clusterNodes: 'redis://a:1', clusterOptions: { defaults: 5 as unknown as object } }, /"clusterOptions.defaults" must be an object/],
+    [{ clusterNodes: 'redis://a:1', clusterOptions: { defaults: { password: 'topsecret' } } }, /"clusterOptions.defaults.password" is not accepted/],
+    [{ clusterNodes: 'redis://a:1', clusterOptions: { defaults: { socket: 5 as unknown as object } } }, /"clusterOptions.defaults.socket" must be an object/],
+    [{ clusterNodes: 'redis://a:1', clusterOptions: { defaults: { socket: { port: 1 } } } }, /"clusterOptions.defaults.socket.port" is not accepted/]
+  ]
+  for (const [options, message] of cases) {
+    t.throws(() => resolveOptions(options), { code: 'FST_REDIS_CONFIG', message }, JSON.stringify(options))
+    try {
+      resolveOptions(options)
+    } catch (err) {
+      t.notMatch((err as Error).message, /topsecret/)
+    }
+  }
+})
