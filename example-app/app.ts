@@ -4,6 +4,7 @@ import fastifyRedis, { type RedisClient } from 'fastify-node-redis'
 import { randomBytes } from 'node:crypto'
 import { configOf, configSchema } from './config'
 import { errorHandler } from './errors'
+import { health } from './health'
 import { hashPassword, parseUsers } from './passwords'
 import { sessions } from './sessions'
 import { things } from './things'
@@ -36,8 +37,9 @@ export interface BuildOptions {
 
 /**
  * Builds the app: configuration from the environment (`@fastify/env`), two
- * Redis connections, the things API and the session routes. Call `ready()`
- * or `listen()` on the result; startup fails if Redis cannot be reached.
+ * Redis connections, a health check, the things API and the session routes.
+ * Call `ready()` or `listen()` on the result; startup fails if Redis cannot
+ * be reached.
  */
 export function build (options: BuildOptions = {}): FastifyInstance {
   let trustProxy = false
@@ -72,6 +74,7 @@ export function build (options: BuildOptions = {}): FastifyInstance {
       app.log.warn('SESSION_SECRET is not set: using a random one, so sessions end when the app restarts')
     }
 
+    await app.register(health, { timeout: config.WAIT_FOR_REDIS })
     await app.register(things, { client: redis, ttl: config.THING_TTL, timeout: config.WAIT_FOR_REDIS })
     await app.register(sessions, {
       client: sessionsClient,

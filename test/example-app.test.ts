@@ -1,3 +1,4 @@
+import type { FastifyInstance } from 'fastify'
 import { createServer } from 'node:net'
 import { test } from 'tap'
 import { build, connections } from '../example-app/app'
@@ -240,6 +241,77 @@ test('Redis not answering (paused): a 503 after WAIT_FOR_REDIS, never a hanging 
   }
   redis.resume()
   t.equal((await app.inject('/things/x')).statusCode, 404, 'answers again once Redis does')
+})
+
+// ---------------------------------------------------------------- health
+
+/** GET /health, with how long it took. */
+async function health (app: FastifyInstance): Promise<{ status: number, body: any, headers: Record<string, unknown>, took: number }> {
+  const start = Date.now()
+  const res = await app.inject('/health')
+  return { status: res.statusCode, body: res.json(), headers: res.headers, took: Date.now() - start }
+}
+
+test('GET /health: 200 when both connections answer, over plain HTTP and without a session', async (t) => {
+  const redis = await startRedis(t)
+  // Secure cookies (the default) do not stand in the way: /health is no session route.
+  const { app } = await buildExample(t, redis, { COOKIE_SECURE: undefined })
+  const res = await health(app)
+  t.equal(res.status, 200)
+  t.match(res.headers['content-type'], /^application\/json/)
+  t.equal(res.headers['cache-control'], 'no-store')
+  t.equal(res.headers['set-cookie'], undefined, 'no session started')
+  t.match(res.body, { ok: true, failing: [], connections: { redis: { status: 'ready' }, sessions: { status: 'ready' } } })
+  t.strictSame(Object.keys(res.body.connections).sort(), ['redis', 'sessions'])
+  for (const name of ['redis', 'sessions']) t.type(res.body.connections[name].latencyMs, 'number', `${name}: latencyMs`)
+})
+
+test('GET /health: 503 naming the connection whose server is down, 200 again once it is back', async (t) => {
+  const things = await startRedis(t)
+  const sessions = await startRedis(t)
+  const { app } = await buildExample(t, things, { SESSIONS_URL: `redis://127.0.0.1:${sessions.port}/1` })
+  t.equal((await health(app)).status, 200)
+
+  await sessions.kill()
+  await until(() => !connections(app).sessions.isReady)
+  const down = await health(app)
+  t.equal(down.status, 503)
+  t.equal(down.headers['retry-after'], '1')
+  t.match(down.body, {
+    ok: false,
+    failing: ['sessions'],
+    connections: { redis: { status: 'ready' }, sessions: { status: 'down', error: 'not connected' } }
+  })
+  t.ok(down.took < 1000, `answered in ${down.took} ms`)
+  t.equal((await app.inject('/things/x')).statusCode, 404, 'the things API, on the other server, still works')
+
+  await sessions.restart()
+  await until(() => connections(app).sessions.isReady)
+  t.match(await health(app), { status: 200, body: { ok: true, failing: [] } }, 'healthy again')
+
+  await things.kill()
+  await until(() => !connections(app).redis.isReady)
+  t.match(await health(app), { status: 503, body: { ok: false, failing: ['redis'], connections: { redis: { status: 'down' }, sessions: { status: 'ready' } } } })
+})
+
+test('GET /health while Redis is paused: a 503 after WAIT_FOR_REDIS, never a hanging probe', async (t) => {
+  const redis = await startRedis(t)
+  const { app } = await buildExample(t, redis, { WAIT_FOR_REDIS: 300 })
+  redis.pause()
+  t.teardown(() => redis.resume())
+  const paused = await health(app)
+  t.equal(paused.status, 503)
+  t.ok(paused.took >= 250 && paused.took < 2000, `answered in ${paused.took} ms`)
+  t.strictSame([...paused.body.failing].sort(), ['redis', 'sessions'])
+  t.match(paused.body.connections, {
+    redis: { status: 'timeout', error: 'no answer within 300 ms' },
+    sessions: { status: 'timeout', error: 'no answer within 300 ms' }
+  })
+  redis.resume()
+  let status = 0
+  const start = Date.now()
+  while ((status = (await health(app)).status) !== 200 && Date.now() - start < 10000) await sleep(50)
+  t.equal(status, 200, 'healthy again once Redis answers')
 })
 
 // ---------------------------------------------------------------- sessions
