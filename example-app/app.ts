@@ -2,7 +2,7 @@ import fastifyEnv from '@fastify/env'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import fastifyRedis, { type RedisClient } from 'fastify-node-redis'
 import { randomBytes } from 'node:crypto'
-import { configOf, configSchema } from './config'
+import { configOf, configSchema, sessionsConfig } from './config'
 import { errorHandler } from './errors'
 import { health } from './health'
 import { hashPassword, parseUsers } from './passwords'
@@ -16,6 +16,8 @@ import { things } from './things'
  * augmentation here would leak into the plugin's own type tests.
  */
 export interface Connections {
+  // With REDIS_CLUSTER_NODES / SESSIONS_CLUSTER_NODES these are cluster
+  // clients (`RedisCluster`); every command the app sends exists on both.
   /** Prefix REDIS: the things. */
   redis: RedisClient
   /** Prefix SESSIONS: the sessions. */
@@ -54,7 +56,8 @@ export function build (options: BuildOptions = {}): FastifyInstance {
   app.register(fastifyEnv, { schema: configSchema(), data: options.config ?? {}, env: options.env ?? true })
   // Both read their REDIS_* / SESSIONS_* keys from app.config.
   app.register(fastifyRedis)
-  app.register(fastifyRedis, { prefix: 'SESSIONS' })
+  // Options as a function: Fastify calls it once @fastify/env has run.
+  app.register(fastifyRedis, (parent) => ({ prefix: 'SESSIONS', config: { ...sessionsConfig(configOf(parent)) } }))
 
   app.register(async function routes (app) {
     const config = configOf(app)

@@ -34,10 +34,6 @@ export function configSchema (): { type: 'object', properties: Record<string, ob
     type: 'object',
     properties: {
       ...redis.properties,
-      // Sessions go to db 1 unless SESSIONS_DB, or a db in SESSIONS_URL, says
-      // otherwise. A schema default rather than a `db` option of the plugin:
-      // explicit options beat config keys, and the environment must win.
-      SESSIONS_DB: { ...redis.properties.SESSIONS_DB, default: 1 },
       HOST: { type: 'string', minLength: 1, default: '127.0.0.1' },
       PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 3000 },
       THING_TTL: { type: 'integer', minimum: 1, default: 31104000 },
@@ -49,6 +45,18 @@ export function configSchema (): { type: 'object', properties: Record<string, ob
       WAIT_FOR_REDIS: { type: 'integer', minimum: 1, default: 2000 }
     }
   }
+}
+
+/**
+ * The keys the SESSIONS connection reads: sessions go to db 1 unless
+ * SESSIONS_DB or a db in SESSIONS_URL says otherwise, or SESSIONS_CLUSTER_NODES
+ * points at a Redis Cluster (database 0 only). A default key rather than a
+ * `db` option of the plugin: explicit options beat config keys, and the
+ * environment must win.
+ */
+export function sessionsConfig (config: AppConfig): AppConfig {
+  if (config.SESSIONS_DB !== undefined || config.SESSIONS_CLUSTER_NODES !== undefined) return config
+  return { ...config, SESSIONS_DB: 1 }
 }
 
 /** The validated configuration of an app (after `@fastify/env` has run). */

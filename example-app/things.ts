@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import type { RedisClient } from 'fastify-node-redis'
-import { ClientOfflineError, MultiErrorReply } from 'redis'
+import { MultiErrorReply } from 'redis'
 import { BadPath, ReservedField, ThingNotFound, within } from './errors'
 
 /** Things live under this key prefix, apart from everything else in Redis. */
@@ -46,12 +46,9 @@ function decode (value: string): unknown {
  * object at any path, kept as a Redis hash with a time to live.
  */
 export const things: FastifyPluginAsync<ThingsOptions> = async function things (app, { client, ttl, timeout }) {
-  // node-redis v4 queues a MULTI while disconnected even with
-  // `disableOfflineQueue` (only single commands fail at once): it would fail
-  // at the next reconnection attempt, or run late once Redis is back. So
-  // check first.
+  // While Redis is down a MULTI fails at once like any command: the plugin
+  // makes node-redis v4 honour disableOfflineQueue for transactions too.
   async function exec (multi: { exec (): Promise<unknown[]> }): Promise<unknown[]> {
-    if (!client.isReady) throw new ClientOfflineError()
     try {
       return await within(multi.exec(), timeout)
     } catch (err) {

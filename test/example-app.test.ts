@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { createServer } from 'node:net'
 import { test } from 'tap'
 import { build, connections } from '../example-app/app'
-import { configSchema } from '../example-app/config'
+import { configSchema, sessionsConfig, type AppConfig } from '../example-app/config'
 import { hashPassword, parseUsers, verifyPassword } from '../example-app/passwords'
 import { MAX_ITEMS } from '../example-app/sessions'
 import { BODY_LIMIT, MAX_FIELDS, MAX_PATH } from '../example-app/things'
@@ -592,8 +592,12 @@ test('configSchema spreads the plugin\'s REDIS_* and SESSIONS_* keys next to the
   for (const key of ['REDIS_URL', 'REDIS_HOST', 'REDIS_PASSWORD', 'SESSIONS_URL', 'SESSIONS_DB', 'THING_TTL', 'SESSION_SECRET', 'USERS', 'COOKIE_SECURE']) {
     t.ok(key in properties, key)
   }
+  t.notOk('default' in properties.SESSIONS_DB, 'the sessions db defaults in sessionsConfig(), so a cluster can do without')
+  t.same(sessionsConfig({} as AppConfig).SESSIONS_DB, 1)
+  t.same(sessionsConfig({ SESSIONS_DB: 4 } as AppConfig).SESSIONS_DB, 4)
+  t.same(sessionsConfig({ SESSIONS_CLUSTER_NODES: 'redis://h:1' } as AppConfig).SESSIONS_DB, undefined)
   t.match(properties, {
-    SESSIONS_DB: { type: 'integer', default: 1 },
+    SESSIONS_DB: { type: 'integer' },
     THING_TTL: { default: 31104000 },
     COOKIE_SECURE: { type: 'boolean', default: true },
     HOST: { default: '127.0.0.1' },
