@@ -192,3 +192,33 @@ test('@fastify/under-pressure healthCheck backed by redisHealth', async (t) => {
   await eventually(async () => (await app.inject('/status')).statusCode === 503)
   t.pass('503 while Redis is down')
 })
+
+test('bad input at registration: its code, a message naming the key, no secret, nothing left running', async (t) => {
+  const server = await startRedis(t, { password: 'topsecret' })
+  const cases: Array<[Record<string, unknown>, string, RegExp]> = [
+    [{ port: 0 }, 'FST_REDIS_CONFIG', /option "port" .* got 0/],
+    [{ port: 70000 }, 'FST_REDIS_CONFIG', /option "port" .* got 70000/],
+    [{ db: -1 }, 'FST_REDIS_CONFIG', /option "db" .* got -1/],
+    [{ db: 'x' }, 'FST_REDIS_CONFIG', /option "db" .* got "x"/],
+    [{ prefix: '1A' }, 'FST_REDIS_CONFIG', /option "prefix" .* got "1A"/],
+    [{ prefix: '__proto__' }, 'FST_REDIS_CONFIG', /got "__proto__"/],
+    [{ prefix: 'a-b' }, 'FST_REDIS_CONFIG', /got "a-b"/],
+    [{ url: 'ftp://:topsecret@h' }, 'FST_REDIS_CONFIG', /ftp:\/\/:\*\*\*@h is not a valid Redis URL: its scheme "ftp:"/],
+    [{ url: `redis://:topsecret@127.0.0.1:${server.port}/x` }, 'FST_REDIS_CONFIG', /:\*\*\*@.* is not a valid Redis URL/],
+    [{ port: undefined, config: { REDIS_PORT: 'abc', REDIS_PASSWORD: 'topsecret' } }, 'FST_REDIS_CONFIG', /config key REDIS_PORT .* got "abc"/],
+    [{ password: 12345 }, 'FST_REDIS_CONFIG', /option "password" must be a string, got \(value hidden\)/],
+    [{ clientClass: 42 }, 'FST_REDIS_CLIENT_CLASS', /option "clientClass" must be a function, a class or a module path string "specifier#export", got 42/],
+    [{ clientClass: './no/such/module.js#make' }, 'FST_REDIS_CLIENT_CLASS', /"\.\/no\/such\/module\.js#make" cannot be resolved/],
+    [{ clientClass: () => null }, 'FST_REDIS_CLIENT_CLASS', /returned null/]
+  ]
+  for (const [options, code, message] of cases) {
+    const { app, raw } = appWithLogs(t, 'trace')
+    const err = await Promise.resolve(app.register(fastifyRedis, { port: server.port, password: 'topsecret', ...options }).ready())
+      .then(() => undefined, (e: Error & { code: string }) => e)
+    t.equal(err?.code, code, JSON.stringify(options))
+    t.match(err?.message, message)
+    t.notMatch(`${err?.message} ${raw.join('')}`, /topsecret/, 'no secret in the message or the log')
+    await app.close()
+  }
+  t.equal((await server.clients()).length, 0, 'no connection was ever opened')
+})
