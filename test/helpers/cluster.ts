@@ -4,6 +4,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createClient } from 'redis'
+import { launchRedisServer } from './redis'
 
 /** What a test may ask of the Redis Cluster it starts. */
 export interface RedisClusterOptions {
@@ -131,12 +132,11 @@ function requireRedisBinaries (): void {
   checked = true
 }
 
-// Processes and folders of every cluster started by this process: killed and
-// removed even when a test forgets teardown or the process exits early.
-const running = new Set<ChildProcess>()
+// Folders of every cluster started by this process: removed even when a test
+// forgets teardown or the process exits early (launchRedisServer's own exit
+// hook, registered first, kills the processes).
 const folders = new Set<string>()
 process.on('exit', () => {
-  for (const child of running) child.kill('SIGKILL')
   for (const dir of folders) rmSync(dir, { recursive: true, force: true })
 })
 
@@ -163,35 +163,6 @@ async function freeClusterPort (taken: Set<number>): Promise<number> {
     }
   }
   throw new Error('no free port pair (p, p + 10000) found for a cluster node')
-}
-
-async function launch (args: string[]): Promise<ChildProcess> {
-  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] })
-  running.add(child)
-  child.on('exit', () => running.delete(child))
-  let output = ''
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const onData = (chunk: Buffer): void => {
-        output += chunk.toString()
-        if (output.includes('Ready to accept connections')) {
-          child.stdout!.off('data', onData)
-          child.stderr!.off('data', onData)
-          resolve()
-        }
-      }
-      child.stdout!.on('data', onData)
-      child.stderr!.on('data', onData)
-      child.once('exit', (code) => reject(new Error(`redis-server exited (${code}) before it was ready:\n${output}`)))
-      child.once('error', reject)
-    })
-  } catch (err) {
-    child.kill('SIGKILL')
-    throw err
-  }
-  child.stdout!.resume()
-  child.stderr!.resume()
-  return child
 }
 
 async function runCli (args: string[], timeout: number): Promise<string> {
@@ -311,7 +282,7 @@ export async function startCluster (t: Teardown, options: RedisClusterOptions = 
     for (let attempt = 0; ; attempt++) {
       const port = await freeClusterPort(taken)
       try {
-        children.set(port, await launch(argsFor(port)))
+        children.set(port, await launchRedisServer(argsFor(port)))
         return port
       } catch (err) {
         if (attempt >= 4) throw err
@@ -462,7 +433,7 @@ export async function startCluster (t: Teardown, options: RedisClusterOptions = 
     },
     async restart (port) {
       await cluster.kill(port)
-      children.set(port, await launch(argsFor(port)))
+      children.set(port, await launchRedisServer(argsFor(port)))
       killed.delete(port)
     },
     pause (port) {

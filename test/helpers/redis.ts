@@ -101,24 +101,34 @@ function makeCerts (dir: string): { ca: string, cert: string, key: string, caPem
   return { ca: join(dir, 'ca.crt'), cert: join(dir, 'server.crt'), key: join(dir, 'server.key'), caPem: readFileSync(join(dir, 'ca.crt'), 'utf8') }
 }
 
-async function launch (args: string[]): Promise<ChildProcess> {
+/**
+ * Spawns redis-server with `args` and resolves once it accepts connections;
+ * the process is killed if it fails to start, and when this process exits.
+ */
+export async function launchRedisServer (args: string[]): Promise<ChildProcess> {
   const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] })
   running.add(child)
   child.on('exit', () => running.delete(child))
   let output = ''
-  await new Promise<void>((resolve, reject) => {
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString()
-      if (output.includes('Ready to accept connections')) {
-        child.stdout!.off('data', onData)
-        resolve()
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const onData = (chunk: Buffer): void => {
+        output += chunk.toString()
+        if (output.includes('Ready to accept connections')) {
+          child.stdout!.off('data', onData)
+          child.stderr!.off('data', onData)
+          resolve()
+        }
       }
-    }
-    child.stdout!.on('data', onData)
-    child.stderr!.on('data', onData)
-    child.once('exit', (code) => reject(new Error(`redis-server exited (${code}) before it was ready:\n${output}`)))
-    child.once('error', reject)
-  })
+      child.stdout!.on('data', onData)
+      child.stderr!.on('data', onData)
+      child.once('exit', (code) => reject(new Error(`redis-server exited (${code}) before it was ready:\n${output}`)))
+      child.once('error', reject)
+    })
+  } catch (err) {
+    child.kill('SIGKILL')
+    throw err
+  }
   child.stdout!.resume()
   child.stderr!.resume()
   return child
@@ -160,7 +170,7 @@ export async function startRedis (t: Teardown, options: RedisServerOptions = {})
   for (let attempt = 0; child === undefined; attempt++) {
     port = options.port ?? await freePort()
     try {
-      child = await launch(argsFor(port))
+      child = await launchRedisServer(argsFor(port))
     } catch (err) {
       if (attempt >= 4) throw err
     }
@@ -215,7 +225,7 @@ export async function startRedis (t: Teardown, options: RedisServerOptions = {})
     },
     async restart () {
       await server.kill()
-      child = await launch(argsFor(port))
+      child = await launchRedisServer(argsFor(port))
     },
     async stop () {
       await server.kill()
