@@ -1,10 +1,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createClient } from 'redis'
-import { launchRedisServer } from './redis'
+import { launchRedisServer, makeCerts } from './redis'
 
 /** What a test may ask of the Redis Cluster it starts. */
 export interface RedisClusterOptions {
@@ -104,20 +104,6 @@ interface Teardown { teardown (fn: () => unknown): void }
 const SLOTS = 16384
 
 const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
-
-function makeCerts (dir: string): { ca: string, cert: string, key: string, caPem: string } {
-  const run = (...args: string[]): void => {
-    const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' })
-    if (r.status !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${r.error?.message ?? r.stderr}`)
-  }
-  writeFileSync(join(dir, 'san.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n')
-  run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=fastify-node-redis cluster test CA',
-    '-keyout', 'ca.key', '-out', 'ca.crt')
-  run('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-keyout', 'node.key', '-out', 'node.csr')
-  run('x509', '-req', '-in', 'node.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2',
-    '-extfile', 'san.cnf', '-out', 'node.crt')
-  return { ca: join(dir, 'ca.crt'), cert: join(dir, 'node.crt'), key: join(dir, 'node.key'), caPem: readFileSync(join(dir, 'ca.crt'), 'utf8') }
-}
 
 let checked = false
 function requireRedisBinaries (): void {

@@ -87,10 +87,11 @@ process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL')
 })
 
-function makeCerts (dir: string): { ca: string, cert: string, key: string, caPem: string } {
+/** A CA and a server certificate for localhost, 127.0.0.1 and ::1, made with openssl in `dir`. */
+export function makeCerts (dir: string): { ca: string, cert: string, key: string, caPem: string } {
   const run = (...args: string[]): void => {
     const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' })
-    if (r.status !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${r.stderr}`)
+    if (r.status !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${r.error?.message ?? r.stderr}`)
   }
   writeFileSync(join(dir, 'san.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\n')
   run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=fastify-node-redis test CA',
