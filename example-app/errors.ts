@@ -31,7 +31,8 @@ export class RedisTimeoutError extends Error {
 export async function within<T> (promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(reject, ms, new RedisTimeoutError(`Redis did not answer within ${ms} ms`))
+    // The error (and its stack trace) is made only if the time runs out: this runs on every request.
+    timer = setTimeout(() => reject(new RedisTimeoutError(`Redis did not answer within ${ms} ms`)), ms)
   })
   try {
     // race() keeps a handler on `promise`: its late rejection is not unhandled.

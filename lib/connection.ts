@@ -32,7 +32,7 @@ function noop (): void {}
 async function within<T> (promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(reject, ms, new TimeoutError(`no answer within ${ms} ms`))
+    timer = setTimeout(() => reject(new TimeoutError(`no answer within ${ms} ms`)), ms)
   })
   try {
     return await Promise.race([promise, deadline])
