@@ -151,7 +151,7 @@ export class Connection {
     return next instanceof Error ? false : next
   }
 
-  private onError = (err: Error): void => {
+  private readonly onError = (err: Error): void => {
     this.lastError = err
     if (this.closing || this.starting) return
     if (this.state === 'down') {
@@ -180,6 +180,7 @@ export class Connection {
     this.opened = !client.isOpen
     if (spec.lazyConnect) {
       if (this.opened) client.connect().catch(noop)
+      this.watch()
       return
     }
     this.starting = true

@@ -65,6 +65,19 @@ test('while the server is down, MULTI and executeIsolated fail at once too, and 
   t.ok(Date.now() - started < 500, `closed in ${Date.now() - started} ms`)
 })
 
+test('lazyConnect connections are watched too', async (t) => {
+  const server = await startRedis(t)
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(fastifyRedis, { port: server.port, lazyConnect: true, commandTimeout: 300 })
+  await eventually(async () => app.redis.redis.isReady)
+  server.pause()
+  t.teardown(() => server.resume())
+  const started = Date.now()
+  await t.rejects(app.redis.redis.get('k'))
+  t.ok(Date.now() - started < 450 + 150, `failed after ${Date.now() - started} ms (bound 450 ms)`)
+})
+
 test('commandTimeout: 0 turns the watchdog off', async (t) => {
   const server = await startRedis(t)
   const app = Fastify()
