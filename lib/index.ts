@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import { createClient, createCluster, type RedisClientType, type RedisDefaultModules, type RedisFunctions, type RedisModules, type RedisScripts } from 'redis'
 import { resolveBuilder } from './client-class'
 import { type ClientLike, Connection } from './connection'
-import { FST_REDIS_DUPLICATE } from './errors'
+import { FST_REDIS_CONFIG, FST_REDIS_DUPLICATE } from './errors'
 import { nameOf, resolveOptions, type FastifyNodeRedisOptions } from './options'
 
 /**
@@ -60,6 +60,9 @@ function registryOf (fastify: FastifyInstance): Registry {
 const plugin: FastifyPluginAsync<FastifyNodeRedisOptions> = async function fastifyNodeRedis (fastify, options) {
   const name = nameOf(options)
   const seen = (fastify as unknown as { redis?: Registry }).redis
+  if (seen !== undefined && (typeof seen !== 'object' || seen === null || !(OWNER in seen))) {
+    throw new FST_REDIS_CONFIG(`connection "${name}": fastify.redis is already decorated by another plugin (@fastify/redis?); the two cannot share the name`)
+  }
   if (seen !== undefined && name in seen) {
     throw new FST_REDIS_DUPLICATE(`connection "${name}" is already registered in this context or a parent; give this one another prefix`)
   }

@@ -174,6 +174,29 @@ test('a name the context can already see is FST_REDIS_DUPLICATE', async (t) => {
   t.equal((await server.clients()).length, 0, 'nothing left open')
 })
 
+test('another plugin that owns fastify.redis (@fastify/redis) is a clear error, not a mix-up', async (t) => {
+  const server = await startRedis(t)
+  const { default: officialRedis } = await import('@fastify/redis')
+  const app = Fastify()
+  t.teardown(() => app.close())
+  app.register(officialRedis, { port: server.port, host: '127.0.0.1' })
+  app.register(fastifyRedis, { port: server.port })
+  await t.rejects(async () => { await app.ready() }, {
+    code: 'FST_REDIS_CONFIG',
+    message: /connection "redis": fastify.redis is already decorated by another plugin \(@fastify\/redis\?\)/
+  })
+  const other = Fastify()
+  t.teardown(() => other.close())
+  other.decorate('redis', null as never)
+  other.register(fastifyRedis, { port: server.port })
+  await t.rejects(async () => { await other.ready() }, { code: 'FST_REDIS_CONFIG' })
+  const third = Fastify()
+  t.teardown(() => third.close())
+  third.decorate('redis', 'x' as never)
+  third.register(fastifyRedis, { port: server.port })
+  await t.rejects(async () => { await third.ready() }, { code: 'FST_REDIS_CONFIG' })
+})
+
 test('close drops the connection on the server', async (t) => {
   const server = await startRedis(t)
   const app = Fastify()
