@@ -302,7 +302,7 @@ test('while the server is down, commands fail at once and the outage is logged o
   await eventually(async () => !app.redis.redis.isReady)
   const started = Date.now()
   await t.rejects(app.redis.redis.get('k'), { message: /offline|closed/i })
-  t.ok(Date.now() - started < 50, `failed in ${Date.now() - started} ms`)
+  t.ok(Date.now() - started < 250, `failed in ${Date.now() - started} ms`)
   await sleep(1500) // several reconnection attempts
   t.equal(logs.filter((l) => l.level >= 40).length, 1, 'one warning-or-worse line, not one per retry')
   t.ok(logs.filter((l) => l.level === 20 && /still down/.test(l.msg)).length >= 2, 'retries are at debug level')
