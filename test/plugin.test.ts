@@ -238,6 +238,17 @@ test('startup fails fast with FST_REDIS_CONNECT', async (t) => {
   t.equal((await server.clients()).length, 0, 'failed starts leave no connection behind')
 })
 
+test('startup against an unknown host fails within connectTimeout, naming the cause', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  const started = Date.now()
+  const err = await Promise.resolve(app.register(fastifyRedis, { host: 'no-such-host.invalid', connectTimeout: 1000 }).ready())
+    .then(() => undefined, (e: Error & { code: string }) => e)
+  t.equal(err?.code, 'FST_REDIS_CONNECT')
+  t.match(err?.message, /connection "redis" to redis:\/\/no-such-host\.invalid:6379\/0 failed at startup: (getaddrinfo (ENOTFOUND|EAI_AGAIN) no-such-host\.invalid|no answer within 1000 ms)/)
+  t.ok(Date.now() - started < 1500, `in ${Date.now() - started} ms`)
+})
+
 test('startup against a server that accepts TCP and never answers times out', async (t) => {
   const server = await startRedis(t)
   server.pause()
