@@ -1,4 +1,5 @@
 import Fastify, { type FastifyInstance } from 'fastify'
+import fastifyRedis, { type FastifyNodeRedisOptions } from 'fastify-node-redis'
 
 export interface Captured {
   app: FastifyInstance
@@ -35,4 +36,12 @@ export async function eventually (check: () => Promise<boolean>, ms = 5000, ever
     if (Date.now() - start > ms) throw new Error(`condition not met within ${ms} ms`)
     await sleep(every)
   }
+}
+
+/** Registers one connection on `app` and waits for startup: the error it failed with (if any), and how long it took. */
+export async function startupError (app: FastifyInstance, options: FastifyNodeRedisOptions): Promise<{ err: any, ms: number }> {
+  app.register(fastifyRedis, options)
+  const started = Date.now()
+  const err = await Promise.resolve(app.ready()).then(() => undefined, (e: unknown) => e)
+  return { err, ms: Date.now() - started }
 }
