@@ -5,15 +5,21 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { test } from 'tap'
 import fastifyRedis, { redisEnvSchema, type FastifyNodeRedisOptions } from 'fastify-node-redis'
 import { startupError } from './helpers/app'
+import { guardedLogger, secret } from './helpers/secret-guard'
 import { startRedis, type RedisServer } from './helpers/redis'
 
 type Tap = Parameters<Parameters<typeof test>[0]>[0]
 
 // Every character a URL treats specially, so the percent-encoded form differs.
-const PASSWORD = 'Pa:ss@w/rd%#?&=+!'
+// Every password is registered with the suite's secret guard, which searches
+// all log lines and errors too; this file also checks its own runs here.
+const PASSWORD = secret('Pa:ss@w/rd%#?&=+!')
 const ENCODED = encodeURIComponent(PASSWORD)
-const ADMIN_PASSWORD = 'adm1n:S3cret@'
-const SECRETS = [PASSWORD, ENCODED, ADMIN_PASSWORD, encodeURIComponent(ADMIN_PASSWORD), 'wrong-Pa55word', 'wr%40ng']
+const ADMIN_PASSWORD = secret('adm1n:S3cret@')
+const WRONG = secret('wrong-Pa55word')
+const WRONG_ENCODED = encodeURIComponent(secret('wr@ng-Pa55'))
+const UNENCODED = ['pa/ss-Word9', 'pa#ss-Word9', 'pa@ss-Word9'].map(secret)
+const SECRETS = [PASSWORD, ENCODED, ADMIN_PASSWORD, encodeURIComponent(ADMIN_PASSWORD), WRONG, WRONG_ENCODED]
 const FAST = 1500
 
 /** Every log line written and every error thrown by the runs of this file. */
@@ -21,7 +27,7 @@ const lines: string[] = []
 const errors: unknown[] = []
 
 function newApp (t: Tap): FastifyInstance {
-  const app = Fastify({ logger: { level: 'trace', stream: { write (line: string) { lines.push(line) } } } })
+  const app = Fastify({ logger: guardedLogger('trace', (line) => { lines.push(line) }) })
   t.teardown(() => app.close())
   return app
 }
@@ -84,7 +90,7 @@ test('ACL users and passwords, and no secret in any log line or error', async (t
   await t.test('the URL\'s credentials replace those of the keys', async (t) => {
     const app = newApp(t)
     await app.register(fastifyRedis, {
-      config: { REDIS_URL: `redis://app:${ENCODED}@${host}:${port}/1`, REDIS_USERNAME: 'default', REDIS_PASSWORD: 'wrong-Pa55word' }
+      config: { REDIS_URL: `redis://app:${ENCODED}@${host}:${port}/1`, REDIS_USERNAME: 'default', REDIS_PASSWORD: WRONG }
     })
     await app.ready()
     t.same(await whoAmI(server), [{ user: 'app', db: '1' }])
@@ -94,10 +100,10 @@ test('ACL users and passwords, and no secret in any log line or error', async (t
   await t.test('wrong credentials fail startup at once with WRONGPASS as the cause', async (t) => {
     const wrongpass = /^fastify-node-redis: connection "(redis|cache)" to redis:\/\/[^ ]*:\*\*\*@127\.0\.0\.1:\d+\/\d+ failed at startup: WRONGPASS invalid username-password pair or user is disabled\.$/
     const cases: FastifyNodeRedisOptions[] = [
-      { url: `redis://app:wr%40ng@${host}:${port}` },
+      { url: `redis://app:${WRONG_ENCODED}@${host}:${port}` },
       { url: `redis://nobody:${ENCODED}@${host}:${port}` },
-      { host, port, username: 'app', password: 'wrong-Pa55word' },
-      { prefix: 'CACHE', config: { CACHE_HOST: host, CACHE_PORT: String(port), CACHE_USERNAME: 'app', CACHE_PASSWORD: 'wrong-Pa55word' } },
+      { host, port, username: 'app', password: WRONG },
+      { prefix: 'CACHE', config: { CACHE_HOST: host, CACHE_PORT: String(port), CACHE_USERNAME: 'app', CACHE_PASSWORD: WRONG } },
       { host, port, password: PASSWORD } // the app user's password for the default user
     ]
     for (const options of cases) {
@@ -123,7 +129,7 @@ test('ACL users and passwords, and no secret in any log line or error', async (t
   await t.test('log lines of a connection that cannot authenticate in the background, or that is lost', async (t) => {
     const app = newApp(t)
     const logged = lines.length
-    await app.register(fastifyRedis, { url: `redis://app:wr%40ng@${host}:${port}`, lazyConnect: true })
+    await app.register(fastifyRedis, { url: `redis://app:${WRONG_ENCODED}@${host}:${port}`, lazyConnect: true })
     await app.register(fastifyRedis, { prefix: 'CACHE', url: `redis://app:${ENCODED}@${host}:${port}/4` })
     await app.ready()
     for (let i = 0; i < 100 && !lines.slice(logged).some((l) => l.includes('WRONGPASS')); i++) {
@@ -144,24 +150,22 @@ test('ACL users and passwords, and no secret in any log line or error', async (t
     const seen: unknown[] = []
     for (const url of [
       `redis://app:${PASSWORD}@${host}:${port}`,
-      `redis://app:pa/ss-Word9@${host}:${port}`,
-      `redis://app:pa#ss-Word9@${host}:${port}`,
-      `redis://app:pa@ss-Word9@${host}:${port}`,
+      ...UNENCODED.map((password) => `redis://app:${password}@${host}:${port}`),
       `redis://${host}:${port}/0?password=${ENCODED}`
     ]) {
       await fails(t, { url }, 'FST_REDIS_CONFIG', /is not a valid Redis URL/, seen)
     }
-    for (const secret of [PASSWORD, ENCODED, 'pa/ss', 'ss-Word9', 'w/rd%']) {
-      t.notOk(seen.some((err) => inspect(err, { depth: Infinity }).includes(secret)), `no error contains ${JSON.stringify(secret)}`)
+    for (const part of [PASSWORD, ENCODED, 'pa/ss', 'ss-Word9', 'w/rd%']) {
+      t.notOk(seen.some((err) => inspect(err, { depth: Infinity }).includes(part)), `no error contains ${JSON.stringify(part)}`)
     }
   })
 
   t.ok(lines.length >= 5, `${lines.length} log lines captured`)
   t.ok(lines.some((l) => l.includes(`redis://app:***@127.0.0.1:${port}/2`)), 'log lines show the target, with the password masked')
   t.ok(errors.length >= 10, `${errors.length} errors captured`)
-  for (const secret of SECRETS) {
-    t.notOk(lines.some((line) => line.includes(secret)), `no log line contains ${JSON.stringify(secret)}`)
-    t.notOk(errors.some((err) => inspect(err, { depth: Infinity }).includes(secret) || JSON.stringify(err).includes(secret)),
-      `no error (message, stack, properties, cause) contains ${JSON.stringify(secret)}`)
+  for (const value of SECRETS) {
+    t.notOk(lines.some((line) => line.includes(value)), `no log line contains ${JSON.stringify(value)}`)
+    t.notOk(errors.some((err) => inspect(err, { depth: Infinity }).includes(value) || JSON.stringify(err).includes(value)),
+      `no error (message, stack, properties, cause) contains ${JSON.stringify(value)}`)
   }
 })

@@ -1,9 +1,10 @@
 import { resolve } from 'node:path'
-import Fastify, { type FastifyInstance } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { createClient } from 'redis'
 import { test } from 'tap'
 import fastifyRedis, { type FastifyNodeRedisOptions } from 'fastify-node-redis'
 import { startRedis, type RedisServer } from './helpers/redis'
+import { testApp } from './helpers/app'
 
 type Client = ReturnType<typeof createClient>
 type Traced = Client & { calls: Array<{ command: string, ms: number }> }
@@ -17,7 +18,7 @@ function commands (client: Traced): string[] {
 const FIXTURES = './test/fixtures'
 
 function newApp (t: { teardown (fn: () => unknown): void }): FastifyInstance {
-  const app = Fastify()
+  const app = testApp()
   t.teardown(() => app.close())
   return app
 }

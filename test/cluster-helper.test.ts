@@ -3,6 +3,8 @@ import { existsSync } from 'node:fs'
 import { createCluster } from 'redis'
 import { startCluster, slotOf, type RedisCluster } from './helpers/cluster'
 
+const PASSWORD = 'helper-Pa55word'
+
 const alive = (pid: number | undefined): boolean => {
   if (pid === undefined) return false
   try {
@@ -20,7 +22,7 @@ test('startCluster: a real 3 + 3 cluster, ok everywhere, gone after teardown', a
 
   await t.test('the running clusters', async (t) => {
     // Two at once: a plain one, and one with TLS and a password.
-    [cluster, secure] = await Promise.all([startCluster(t), startCluster(t, { tls: true, password: 's3cret' })])
+    [cluster, secure] = await Promise.all([startCluster(t), startCluster(t, { tls: true, password: PASSWORD })])
     const c = cluster
     pids = [...c.nodes, ...secure.nodes].map((n) => n.process.pid)
     t.equal(c.nodes.length, 6)
@@ -64,7 +66,7 @@ test('startCluster: a real 3 + 3 cluster, ok everywhere, gone after teardown', a
     t.ok(secure.rootUrls.every((url) => url.startsWith('rediss://127.0.0.1:')))
     const tlsClient = createCluster({
       rootNodes: secure.nodes.map((n) => ({ socket: { host: '127.0.0.1', port: n.port } })),
-      defaults: { password: 's3cret', socket: { tls: true, ca: secure.certs!.caPem } }
+      defaults: { password: PASSWORD, socket: { tls: true, ca: secure.certs!.caPem } }
     })
     tlsClient.on('error', () => {})
     await tlsClient.connect()

@@ -1,9 +1,9 @@
 import { test } from 'tap'
-import Fastify from 'fastify'
 import fastifyRedis, { redisHealth, type RedisCluster } from 'fastify-node-redis'
 import { startCluster } from './helpers/cluster'
 import { freePort } from './helpers/redis'
-import { appWithLogs, eventually, sleep } from './helpers/app'
+import { appWithLogs, eventually, sleep, testApp } from './helpers/app'
+import { secret } from './helpers/secret-guard'
 import { killSwitch, slotOf } from '../lib/cluster'
 
 declare module 'fastify-node-redis' {
@@ -62,7 +62,7 @@ test('a cluster connection: keys over every master, MULTI on hash-tagged keys, c
 
 test('startup fails fast with FST_REDIS_CONNECT when no root node answers', async (t) => {
   const ports = [await freePort(), await freePort()]
-  const app = Fastify()
+  const app = testApp()
   t.teardown(() => app.close())
   const started = Date.now()
   await t.rejects(async () => {
@@ -75,7 +75,7 @@ test('startup fails with FST_REDIS_CONNECT when a master is down, or paused', as
   const cluster = await startCluster(t, { nodeTimeout: 5000 })
   const [first, second] = await cluster.masters()
   await cluster.kill(first)
-  const a = Fastify()
+  const a = testApp()
   t.teardown(() => a.close())
   let started = Date.now()
   await t.rejects(async () => { await a.register(fastifyRedis, { clusterNodes: cluster.rootUrls, connectTimeout: 1000 }).ready() }, { code: 'FST_REDIS_CONNECT', message: /ECONNREFUSED/ })
@@ -85,7 +85,7 @@ test('startup fails with FST_REDIS_CONNECT when a master is down, or paused', as
   await cluster.waitForState('ok')
   cluster.pause(second)
   t.teardown(() => cluster.resume(second))
-  const b = Fastify()
+  const b = testApp()
   t.teardown(() => b.close())
   started = Date.now()
   await t.rejects(async () => { await b.register(fastifyRedis, { clusterNodes: cluster.rootUrls.filter((u) => !u.endsWith(`:${second}`)), connectTimeout: 500 }).ready() }, { code: 'FST_REDIS_CONNECT', message: /no answer within 500 ms/ })
@@ -156,31 +156,32 @@ test('a paused master: its commands fail within the watchdog bound; close is bou
 })
 
 test('credentials and TLS reach every node', async (t) => {
-  const cluster = await startCluster(t, { password: 'cl-pw', tls: true })
+  const password = 'cluster-Pa:55' // registered with the secret guard by startCluster
+  const cluster = await startCluster(t, { password, tls: true })
   const { app, raw } = appWithLogs(t, 'trace')
   await app.register(fastifyRedis, {
     prefix: 'SHARED',
-    clusterNodes: cluster.rootUrls.map((u) => u.replace('rediss://', `rediss://:${encodeURIComponent('cl-pw')}@`)),
+    clusterNodes: cluster.rootUrls.map((u) => u.replace('rediss://', `rediss://:${encodeURIComponent(password)}@`)),
     username: 'default',
     tls: { ca: cluster.certs!.caPem },
     clusterOptions: { useReplicas: true, defaults: { name: 'fnr' } }
   })
   for (let i = 0; i < 10; i++) await app.redis.shared.set(`s:${i}`, 'v')
   t.equal(await app.redis.shared.get('s:9'), 'v')
-  const wrong = Fastify()
+  const wrong = testApp()
   t.teardown(() => wrong.close())
   await t.rejects(async () => {
-    await wrong.register(fastifyRedis, { clusterNodes: cluster.rootUrls, password: 'nope', tls: { ca: cluster.certs!.caPem } }).ready()
+    await wrong.register(fastifyRedis, { clusterNodes: cluster.rootUrls, password: secret('not-the-cluster-password'), tls: { ca: cluster.certs!.caPem } }).ready()
   }, { code: 'FST_REDIS_CONNECT', message: /WRONGPASS/ })
   await app.close()
-  t.notOk(raw.some((line) => line.includes('cl-pw')), 'no password in the logs')
+  t.notOk(raw.some((line) => line.includes(password)), 'no password in the logs')
 })
 
 test('a clientClass builds the cluster too', async (t) => {
   const cluster = await startCluster(t, { masters: 3, replicasPerMaster: 0 })
   const { createCluster } = await import('redis')
   let built = 0
-  const app = Fastify()
+  const app = testApp()
   t.teardown(() => app.close())
   await app.register(fastifyRedis, {
     clusterNodes: cluster.rootUrls,
@@ -190,7 +191,7 @@ test('a clientClass builds the cluster too', async (t) => {
   t.equal(built, 1)
   t.equal(await (app.redis as unknown as { redis: RedisCluster }).redis.set('x', '1'), 'OK')
   await t.rejects(async () => {
-    const bad = Fastify()
+    const bad = testApp()
     t.teardown(() => bad.close())
     await bad.register(fastifyRedis, { clusterNodes: cluster.rootUrls, clientClass: () => ({ connect () {}, on () {} }) }).ready()
   }, { code: 'FST_REDIS_CLIENT_CLASS', message: /not a node-redis cluster/ })

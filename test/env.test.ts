@@ -1,9 +1,9 @@
 import { once } from 'node:events'
 import fastifyEnv from '@fastify/env'
-import Fastify from 'fastify'
 import { test } from 'tap'
 import fastifyRedis, { redisEnvSchema, type RedisClient, type RedisEnvConfig } from 'fastify-node-redis'
 import { startRedis } from './helpers/redis'
+import { testApp } from './helpers/app'
 
 declare module 'fastify-node-redis' {
   interface FastifyRedisConnections {
@@ -50,7 +50,7 @@ test('redisEnvSchema() describes every PREFIX_* key of every prefix, none requir
 test('@fastify/env coerces the strings of the environment, and each connection uses its own keys', async (t) => {
   const main = await startRedis(t)
   const cache = await startRedis(t)
-  const app = Fastify()
+  const app = testApp()
   t.teardown(() => app.close())
 
   await app.register(fastifyEnv, {
@@ -113,7 +113,7 @@ test('README example: @fastify/env reads the process environment, the plugin rea
   process.env.CACHE_DB = '2'
 
   // --- README: "Configuration from the environment" ---
-  const app = Fastify()
+  const app = testApp()
   t.teardown(() => app.close())
   await app.register(fastifyEnv, { schema: redisEnvSchema('REDIS', 'CACHE') })
   await app.register(fastifyRedis)                      // app.config.REDIS_* -> app.redis.redis
@@ -144,7 +144,7 @@ test('an invalid environment value fails startup with a message naming the key',
     [{ REDIS_URL: '' }, /REDIS_URL must NOT have fewer than 1 characters/]
   ]
   for (const [data, message] of cases) {
-    const app = Fastify()
+    const app = testApp()
     t.teardown(() => app.close())
     app.register(fastifyEnv, { schema: redisEnvSchema('REDIS', 'CACHE'), env: false, data })
     app.register(fastifyRedis, { connectTimeout: 100, port: 1 }) // never reached: validation comes first
@@ -154,7 +154,7 @@ test('an invalid environment value fails startup with a message naming the key',
 
 test('the properties can be spread into a larger application schema', async (t) => {
   const cache = await startRedis(t)
-  const app = Fastify()
+  const app = testApp()
   t.teardown(() => app.close())
   await app.register(fastifyEnv, {
     env: false,
@@ -178,7 +178,7 @@ test('the properties can be spread into a larger application schema', async (t) 
 
 test('explicit options beat config keys, field by field', async (t) => {
   const server = await startRedis(t)
-  const app = Fastify()
+  const app = testApp()
   t.teardown(() => app.close())
   await app.register(fastifyEnv, {
     schema: redisEnvSchema('CACHE'),

@@ -10,6 +10,7 @@ import {
   buildExample, login, PASSWORDS, runNode, SECRET, sessionCookie, sessionIdOf, sleep, testUsers, until
 } from './helpers/example'
 import { freePort, startRedis } from './helpers/redis'
+import { secret } from './helpers/secret-guard'
 
 // ---------------------------------------------------------------- things
 
@@ -376,13 +377,13 @@ test('login refuses wrong passwords, unknown users and malformed bodies', async 
   const redis = await startRedis(t)
   const { app } = await buildExample(t, redis)
   for (const [name, payload, status, code] of [
-    ['wrong password', { username: 'alice', password: 'nope' }, 401, 'EXAMPLE_BAD_CREDENTIALS'],
+    ['wrong password', { username: 'alice', password: secret('not-her-password') }, 401, 'EXAMPLE_BAD_CREDENTIALS'],
     ['another user\'s password', { username: 'alice', password: PASSWORDS.bob }, 401, 'EXAMPLE_BAD_CREDENTIALS'],
-    ['unknown user', { username: 'mallory', password: 'wonderland' }, 401, 'EXAMPLE_BAD_CREDENTIALS'],
+    ['unknown user', { username: 'mallory', password: PASSWORDS.alice }, 401, 'EXAMPLE_BAD_CREDENTIALS'],
     ['no demo user when USERS is set', { username: 'demo', password: 'demo' }, 401, 'EXAMPLE_BAD_CREDENTIALS'],
     ['no password', { username: 'alice' }, 400, 'FST_ERR_VALIDATION'],
     ['empty password', { username: 'alice', password: '' }, 400, 'FST_ERR_VALIDATION'],
-    ['not an object', ['alice', 'wonderland'], 400, 'FST_ERR_VALIDATION']
+    ['not an object', ['alice', PASSWORDS.alice], 400, 'FST_ERR_VALIDATION']
   ] as const) {
     const res = await app.inject({ method: 'POST', url: '/login', payload: payload as object })
     t.equal(res.statusCode, status, name)
@@ -546,7 +547,7 @@ test('build() reads process.env by default', async (t) => {
     USERS: await testUsers(),
     THING_TTL: '77'
   })
-  const app = build()
+  const app = build() // logs nothing: the logger defaults to false
   t.teardown(() => app.close())
   await app.ready()
   t.equal((await app.inject({ method: 'PUT', url: '/things/env', payload: { a: 1 } })).json().ttl, 77)
@@ -565,14 +566,14 @@ test('without USERS and SESSION_SECRET: a demo user and a random secret, each wi
 })
 
 test('USERS: name:hash pairs, checked at startup', async (t) => {
-  const alice = await hashPassword('wonderland')
+  const alice = await hashPassword(PASSWORDS.alice)
   const users = parseUsers(` alice:${alice} , bob:${alice.toUpperCase().replace('SCRYPT', 'scrypt')},`)
   t.strictSame([...users.keys()], ['alice', 'bob'])
-  t.ok(await verifyPassword('wonderland', users.get('alice')!))
-  t.ok(await verifyPassword('wonderland', users.get('bob')!), 'hex digits in either case')
+  t.ok(await verifyPassword(PASSWORDS.alice, users.get('alice')!))
+  t.ok(await verifyPassword(PASSWORDS.alice, users.get('bob')!), 'hex digits in either case')
   t.notOk(await verifyPassword('Wonderland', users.get('alice')!))
   t.match(alice, /^scrypt\$[0-9a-f]{32}\$[0-9a-f]{128}$/)
-  t.not(await hashPassword('wonderland'), alice, 'a fresh salt each time')
+  t.not(await hashPassword(PASSWORDS.alice), alice, 'a fresh salt each time')
 
   t.throws(() => parseUsers('alice'), /USERS entry 1 \("alice"\): the hash must look like scrypt\$/)
   t.throws(() => parseUsers(`alice:${alice},bob:md5$abc`), /USERS entry 2 \("bob"\): the hash must look like/)
@@ -669,8 +670,8 @@ test('server.ts: serves on HOST:PORT and closes on SIGTERM or SIGINT; a port in 
 test('hash-password.ts makes a USERS entry from stdin', async (t) => {
   const script = 'example-app/hash-password.ts'
   const [exact, covered, noName, noPassword] = await Promise.all([
-    runNode(t, script, { args: ['alice'], input: 'wonderland\n', exact: true }).done,
-    runNode(t, script, { args: ['alice'], input: 'wonderland\n' }).done,
+    runNode(t, script, { args: ['alice'], input: `${PASSWORDS.alice}\n`, exact: true }).done,
+    runNode(t, script, { args: ['alice'], input: `${PASSWORDS.alice}\n` }).done,
     runNode(t, script).done,
     runNode(t, script, { args: ['bob'] }).done
   ])
@@ -678,7 +679,7 @@ test('hash-password.ts makes a USERS entry from stdin', async (t) => {
     t.equal(made.code, 0)
     const entry = made.stdout.trim()
     t.match(entry, /^alice:scrypt\$[0-9a-f]{32}\$[0-9a-f]{128}$/)
-    t.ok(await verifyPassword('wonderland', parseUsers(entry).get('alice')!), 'the hash matches the password')
+    t.ok(await verifyPassword(PASSWORDS.alice, parseUsers(entry).get('alice')!), 'the hash matches the password')
     t.match(made.stderr, 'password for alice: ')
   }
   t.equal(noName.code, 2, 'no user name: exit 2')

@@ -2,11 +2,13 @@ import { test } from 'tap'
 import { build, connections } from '../example-app/app'
 import { startCluster } from './helpers/cluster'
 import { SECRET, testUsers, login, PASSWORDS } from './helpers/example'
+import { guardedLogger } from './helpers/secret-guard'
 
 test('the example app runs on a Redis Cluster by configuration alone', async (t) => {
   const cluster = await startCluster(t)
   const nodes = cluster.rootUrls.join(',')
   const app = build({
+    logger: guardedLogger(),
     env: false,
     config: { REDIS_CLUSTER_NODES: nodes, SESSIONS_CLUSTER_NODES: nodes, SESSION_SECRET: SECRET, USERS: await testUsers(), COOKIE_SECURE: false }
   })

@@ -1,5 +1,12 @@
 import { test } from 'tap'
 import { resolveOptions, nameOf, type FastifyNodeRedisOptions } from '../lib/options'
+import { secret } from './helpers/secret-guard'
+
+// The passwords of this file, registered with the suite's secret guard.
+const PW = secret('opt-Pa55word')
+const OTHER_PW = secret('other-Pa55word')
+const NUMBER_PW = Number(secret('27182818284'))
+const PW_PATTERN = /opt-Pa55word|other-Pa55word|27182818284/
 
 const pick = (spec: ReturnType<typeof resolveOptions>) => ({
   host: spec.host, port: spec.port, socketPath: spec.socketPath, db: spec.db, username: spec.username, password: spec.password, tls: spec.tls
@@ -32,7 +39,7 @@ test('config keys: numeric strings, booleans, empty strings mean unset', async (
       REDIS_PORT: '6390',
       REDIS_DB: '3',
       REDIS_USERNAME: 'app',
-      REDIS_PASSWORD: 'pw',
+      REDIS_PASSWORD: PW,
       REDIS_CONNECT_TIMEOUT: '1500',
       REDIS_CLOSE_TIMEOUT: 700,
       REDIS_LAZY_CONNECT: 'true',
@@ -41,7 +48,7 @@ test('config keys: numeric strings, booleans, empty strings mean unset', async (
       REDIS_URL: null
     }
   })
-  t.same(pick(spec), { host: 'example.org', port: 6390, socketPath: undefined, db: 3, username: 'app', password: 'pw', tls: false })
+  t.same(pick(spec), { host: 'example.org', port: 6390, socketPath: undefined, db: 3, username: 'app', password: PW, tls: false })
   t.equal(spec.connectTimeout, 1500)
   t.equal(spec.closeTimeout, 700)
   t.equal(spec.lazyConnect, true)
@@ -67,14 +74,14 @@ test('the URL wins over discrete keys for what it contains', async (t) => {
     port: 1,
     unixSocketPath: '/ignored.sock',
     db: 7,
-    password: 'kept',
+    password: PW,
     config: { REDIS_USERNAME: 'kept-user' }
   })
-  t.same(pick(spec), { host: 'other', port: 6381, socketPath: undefined, db: 4, username: 'kept-user', password: 'kept', tls: false })
+  t.same(pick(spec), { host: 'other', port: 6381, socketPath: undefined, db: 4, username: 'kept-user', password: PW, tls: false })
   t.equal(spec.target, 'redis://kept-user:***@other:6381/4')
 
-  const fromConfig = resolveOptions({ host: 'explicit', config: { REDIS_URL: 'redis://:u-pw@from-url/2' } })
-  t.same(pick(fromConfig), { host: 'from-url', port: 6379, socketPath: undefined, db: 2, username: undefined, password: 'u-pw', tls: false })
+  const fromConfig = resolveOptions({ host: 'explicit', config: { REDIS_URL: `redis://:${OTHER_PW}@from-url/2` } })
+  t.same(pick(fromConfig), { host: 'from-url', port: 6379, socketPath: undefined, db: 2, username: undefined, password: OTHER_PW, tls: false })
 
   t.same(pick(resolveOptions({ url: 'redis:///2', port: 1 })), { host: 'localhost', port: 6379, socketPath: undefined, db: 2, username: undefined, password: undefined, tls: false }, 'a URL without host or port means localhost:6379')
 
@@ -103,7 +110,7 @@ test('a host starting with / is a unix socket', async (t) => {
   const spec = resolveOptions({ host: '/var/run/redis.sock', port: 6380 })
   t.same(pick(spec), { host: undefined, port: undefined, socketPath: '/var/run/redis.sock', db: 0, username: undefined, password: undefined, tls: false })
   t.equal(resolveOptions({ unixSocketPath: '/a.sock', host: '/b.sock' }).socketPath, '/a.sock')
-  t.equal(resolveOptions({ unixSocketPath: '/a.sock', username: 'u', password: 'p' }).target, 'unix://u:***@/a.sock?db=0')
+  t.equal(resolveOptions({ unixSocketPath: '/a.sock', username: 'u', password: PW }).target, 'unix://u:***@/a.sock?db=0')
   t.equal(resolveOptions({ username: 'u' }).target, 'redis://u@localhost:6379/0')
   t.equal(resolveOptions({ host: '::1' }).target, 'redis://[::1]:6379/0')
 })
@@ -155,8 +162,8 @@ test('bad input: FST_REDIS_CONFIG naming the connection, the key and the value',
     [{ host: function named () {} }, /got a function \(named\)/],
     [{ username: {} }, /option "username" must be a non-empty string, got an object/],
     [{ unixSocketPath: [] }, /option "unixSocketPath" must be a non-empty string, got an array/],
-    [{ password: 12345 }, /option "password" must be a string, got \(value hidden\)/],
-    [{ config: { REDIS_PASSWORD: 12345 } }, /config key REDIS_PASSWORD must be a string, got \(value hidden\)/],
+    [{ password: NUMBER_PW }, /option "password" must be a string, got \(value hidden\)/],
+    [{ config: { REDIS_PASSWORD: NUMBER_PW } }, /config key REDIS_PASSWORD must be a string, got \(value hidden\)/],
     [{ connectTimeout: 0 }, /option "connectTimeout" must be an integer from 1 to 2147483647, got 0/],
     [{ closeTimeout: -5 }, /option "closeTimeout" .* got -5/],
     [{ lazyConnect: 'maybe' }, /option "lazyConnect" must be a boolean .*got "maybe"/],
@@ -164,15 +171,15 @@ test('bad input: FST_REDIS_CONFIG naming the connection, the key and the value',
     [{ tls: null }, /option "tls" must be a boolean .*got null/],
     [{ url: '' }, /option "url" must be a non-empty string, got ""/],
     [{ url: 5 }, /option "url" must be a non-empty string, got 5/],
-    [{ url: 'http://u:topsecret@h' }, /option "url" http:\/\/u:\*\*\*@h is not a valid Redis URL: its scheme "http:"/],
-    [{ config: { REDIS_URL: 'redis://:topsecret@h:99999' } }, /config key REDIS_URL redis:\/\/:\*\*\*@h:99999 is not a valid Redis URL: its port 99999/],
+    [{ url: `http://u:${PW}@h` }, /option "url" http:\/\/u:\*\*\*@h is not a valid Redis URL: its scheme "http:"/],
+    [{ config: { REDIS_URL: `redis://:${PW}@h:99999` } }, /config key REDIS_URL redis:\/\/:\*\*\*@h:99999 is not a valid Redis URL: its port 99999/],
     [{ url: 'redis://h', tls: true }, /is a redis: URL but TLS is also requested/],
     [{ url: 'unix:///s.sock', config: { REDIS_TLS: true } }, /is a unix: URL but TLS is also requested/],
     [{ config: 'x' }, /option "config" must be an object, got "x"/],
     [{ clientOptions: 'x' }, /option "clientOptions" must be an object/],
     [{ clientOptions: { url: 'redis://x' } }, /option "clientOptions.url" is not accepted: set the plugin's own "url" option/],
     [{ clientOptions: { database: 1 } }, /"clientOptions.database" is not accepted: set the plugin's own "db" option/],
-    [{ clientOptions: { password: 'topsecret' } }, /"clientOptions.password" is not accepted/],
+    [{ clientOptions: { password: PW } }, /"clientOptions.password" is not accepted/],
     [{ clientOptions: { socket: 5 } }, /option "clientOptions.socket" must be an object, got 5/],
     [{ clientOptions: { socket: { host: 'x' } } }, /"clientOptions.socket.host" is not accepted/],
     [{ clientOptions: { socket: { tls: true } } }, /"clientOptions.socket.tls" is not accepted/],
@@ -192,7 +199,7 @@ test('bad input: FST_REDIS_CONFIG naming the connection, the key and the value',
       t.equal(e.code, 'FST_REDIS_CONFIG', label)
       t.match(e.message, message, label)
       t.match(e.message, /^fastify-node-redis: /)
-      t.notMatch(e.message, /topsecret|12345/, 'no secret')
+      t.notMatch(e.message, PW_PATTERN, 'no secret')
     }
   }
 })
@@ -209,15 +216,15 @@ test('clientClass garbage is FST_REDIS_CLIENT_CLASS', async (t) => {
 })
 
 test('cluster nodes: root nodes, credentials and TLS from the URLs or the keys', async (t) => {
-  const spec = resolveOptions({ prefix: 'CACHE', config: { CACHE_CLUSTER_NODES: ' redis://a:7000, redis://b:7001 ,redis://[::1]', CACHE_PASSWORD: 'pw' } })
+  const spec = resolveOptions({ prefix: 'CACHE', config: { CACHE_CLUSTER_NODES: ' redis://a:7000, redis://b:7001 ,redis://[::1]', CACHE_PASSWORD: PW } })
   t.same(spec.cluster?.rootNodes, [{ host: 'a', port: 7000 }, { host: 'b', port: 7001 }, { host: '::1', port: 6379 }])
   t.equal(spec.target, 'cluster redis://:***@a:7000,b:7001,[::1]:6379')
-  t.equal(spec.password, 'pw')
+  t.equal(spec.password, PW)
   t.same(spec.cluster?.options, {})
   t.ok(Object.isFrozen(spec.cluster))
 
-  const fromUrls = resolveOptions({ clusterNodes: ['rediss://app:s3cret@a:1/0', 'rediss://app:s3cret@b:2', 'rediss://c:3'], username: 'other', tls: { ca: 'pem' } })
-  t.match(fromUrls, { username: 'app', password: 's3cret', tls: { ca: 'pem' }, target: 'cluster rediss://app:***@a:1,b:2,c:3' })
+  const fromUrls = resolveOptions({ clusterNodes: [`rediss://app:${PW}@a:1/0`, `rediss://app:${PW}@b:2`, 'rediss://c:3'], username: 'other', tls: { ca: 'pem' } })
+  t.match(fromUrls, { username: 'app', password: PW, tls: { ca: 'pem' }, target: 'cluster rediss://app:***@a:1,b:2,c:3' })
   t.match(resolveOptions({ clusterNodes: 'redis://h:1', username: 'u' }), { target: 'cluster redis://u@h:1' })
   t.match(resolveOptions({ clusterNodes: 'redis://:@h:1' }), { password: undefined })
   t.match(resolveOptions({ clusterNodes: 'redis://h:1', password: '' }), { password: undefined })
@@ -246,7 +253,7 @@ test('cluster nodes: bad input is FST_REDIS_CONFIG', async (t) => {
     [{ clusterNodes: 'unix:///tmp/s.sock' }, /cluster nodes are reached over TCP, not unix sockets/],
     [{ clusterNodes: 'redis://h:1/2' }, /has redis:\/\/h:1\/2: Redis Cluster has database 0 only/],
     [{ clusterNodes: 'redis://a:1,rediss://b:2' }, /mixes redis:\/\/ and rediss:\/\/ nodes/],
-    [{ clusterNodes: 'redis://u:topsecret@a:1,redis://u:other@b:2' }, /gives different credentials for different nodes/],
+    [{ clusterNodes: `redis://u:${PW}@a:1,redis://u:${OTHER_PW}@b:2` }, /gives different credentials for different nodes/],
     [{ clusterNodes: 'redis://a:1', tls: true }, /has redis:\/\/ nodes but TLS is also requested/],
     [{ clusterNodes: 'redis://a:1', url: 'redis://b' }, /option "url" cannot be combined with cluster nodes \(option "clusterNodes"\): the nodes say where to connect/],
     [{ config: { REDIS_CLUSTER_NODES: 'redis://a:1', REDIS_HOST: 'b' } }, /config key REDIS_HOST cannot be combined with cluster nodes \(config key REDIS_CLUSTER_NODES\)/],
@@ -258,7 +265,7 @@ test('cluster nodes: bad input is FST_REDIS_CONFIG', async (t) => {
     [{ clusterNodes: 'redis://a:1', clusterOptions: 5 as unknown as object }, /option "clusterOptions" must be an object, got 5/],
     [{ clusterNodes: 'redis://a:1', clusterOptions: { rootNodes: [] } }, /"clusterOptions.rootNodes" is not accepted/],
     [{ clusterNodes: 'redis://a:1', clusterOptions: { defaults: 5 as unknown as object } }, /"clusterOptions.defaults" must be an object/],
-    [{ clusterNodes: 'redis://a:1', clusterOptions: { defaults: { password: 'topsecret' } } }, /"clusterOptions.defaults.password" is not accepted/],
+    [{ clusterNodes: 'redis://a:1', clusterOptions: { defaults: { password: PW } } }, /"clusterOptions.defaults.password" is not accepted/],
     [{ clusterNodes: 'redis://a:1', clusterOptions: { defaults: { socket: 5 as unknown as object } } }, /"clusterOptions.defaults.socket" must be an object/],
     [{ clusterNodes: 'redis://a:1', clusterOptions: { defaults: { socket: { port: 1 } } } }, /"clusterOptions.defaults.socket.port" is not accepted/]
   ]
@@ -267,7 +274,7 @@ test('cluster nodes: bad input is FST_REDIS_CONFIG', async (t) => {
     try {
       resolveOptions(options)
     } catch (err) {
-      t.notMatch((err as Error).message, /topsecret/)
+      t.notMatch((err as Error).message, PW_PATTERN)
     }
   }
 })

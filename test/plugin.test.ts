@@ -1,9 +1,9 @@
 import { test } from 'tap'
-import Fastify from 'fastify'
 import { createClient } from 'redis'
 import fastifyRedis, { type RedisClient } from 'fastify-node-redis'
 import { startRedis, freePort, untracedEnv } from './helpers/redis'
-import { appWithLogs, eventually, sleep } from './helpers/app'
+import { appWithLogs, eventually, sleep, testApp } from './helpers/app'
+import { secret } from './helpers/secret-guard'
 
 declare module 'fastify-node-redis' {
   interface FastifyRedisConnections {
@@ -30,7 +30,7 @@ test('require() gives the plugin itself, with the named exports on it', async (t
 
 test('connects with host and port, and the prefix names the connection', async (t) => {
   const server = await startRedis(t)
-  const app = Fastify()
+  const app = testApp()
   t.teardown(() => app.close())
   await app.register(fastifyRedis, { prefix: 'CACHE', host: '127.0.0.1', port: server.port, db: 3 })
   app.get('/hits', async function () { return { hits: await this.redis.cache.incr('hits') } })
@@ -52,7 +52,7 @@ test('URL forms reach the right server, db and socket', async (t) => {
     [`unix://:${pw}@${server.socket}`, '0', (i) => i.laddr.startsWith(server.socket!)]
   ]
   for (const [url, db, where] of cases) {
-    const app = Fastify()
+    const app = testApp()
     await app.register(fastifyRedis, { url })
     const i = await info(app.redis.redis)
     t.equal(i.db, db, `${url.replace(pw, '***')}: db`)
@@ -64,7 +64,7 @@ test('URL forms reach the right server, db and socket', async (t) => {
 test('discrete keys: unix socket path, a host starting with /, password', async (t) => {
   const server = await startRedis(t, { unixSocket: true, password: 'hunter2' })
   for (const options of [{ unixSocketPath: server.socket }, { host: server.socket }]) {
-    const app = Fastify()
+    const app = testApp()
     await app.register(fastifyRedis, { ...options, password: 'hunter2', db: 1 })
     const i = await info(app.redis.redis)
     t.ok(i.laddr.startsWith(server.socket!), `socket via ${Object.keys(options)[0]}`)
@@ -75,7 +75,7 @@ test('discrete keys: unix socket path, a host starting with /, password', async 
 
 test('config keys come from fastify.config, and the URL wins over discrete keys', async (t) => {
   const server = await startRedis(t, { users: [{ name: 'app', password: 'app-pw' }] })
-  const app = Fastify()
+  const app = testApp()
   t.teardown(() => app.close())
   app.decorate('config', {
     REDIS_HOST: 'no-such-host.invalid',
@@ -98,7 +98,7 @@ test('config keys come from fastify.config, and the URL wins over discrete keys'
 
 test('options.config replaces fastify.config', async (t) => {
   const server = await startRedis(t)
-  const app = Fastify()
+  const app = testApp()
   t.teardown(() => app.close())
   app.decorate('config', { REDIS_PORT: '1' })
   await app.register(fastifyRedis, { host: '127.0.0.1', config: { REDIS_PORT: server.port, REDIS_DB: 8 } })
@@ -107,7 +107,7 @@ test('options.config replaces fastify.config', async (t) => {
 
 test('clientOptions pass through to node-redis', async (t) => {
   const server = await startRedis(t)
-  const app = Fastify()
+  const app = testApp()
   t.teardown(() => app.close())
   await app.register(fastifyRedis, { port: server.port, clientOptions: { name: 'my-app', socket: { keepAlive: 1000 } } })
   t.equal((await info(app.redis.redis)).name, 'my-app')
@@ -115,7 +115,7 @@ test('clientOptions pass through to node-redis', async (t) => {
 
 test('encapsulation: visible where registered and below, never above or beside', async (t) => {
   const server = await startRedis(t)
-  const app = Fastify()
+  const app = testApp()
   t.teardown(() => app.close())
   const seen: Record<string, string[]> = {}
   const names = (redis: object): string[] => {
@@ -158,13 +158,13 @@ test('encapsulation: visible where registered and below, never above or beside',
 
 test('a name the context can already see is FST_REDIS_DUPLICATE', async (t) => {
   const server = await startRedis(t)
-  const same = Fastify()
+  const same = testApp()
   t.teardown(() => same.close())
   same.register(fastifyRedis, { port: server.port })
   same.register(fastifyRedis, { port: server.port })
   await t.rejects(async () => { await same.ready() }, { code: 'FST_REDIS_DUPLICATE', message: /connection "redis" is already registered/ })
 
-  const nested = Fastify()
+  const nested = testApp()
   t.teardown(() => nested.close())
   nested.register(fastifyRedis, { prefix: 'CACHE', port: server.port })
   nested.register(async (child) => { await child.register(fastifyRedis, { prefix: 'cache', port: server.port }) })
@@ -177,7 +177,7 @@ test('a name the context can already see is FST_REDIS_DUPLICATE', async (t) => {
 test('another plugin that owns fastify.redis (@fastify/redis) is a clear error, not a mix-up', async (t) => {
   const server = await startRedis(t)
   const { default: officialRedis } = await import('@fastify/redis')
-  const app = Fastify()
+  const app = testApp()
   t.teardown(() => app.close())
   app.register(officialRedis, { port: server.port, host: '127.0.0.1' })
   app.register(fastifyRedis, { port: server.port })
@@ -185,12 +185,12 @@ test('another plugin that owns fastify.redis (@fastify/redis) is a clear error, 
     code: 'FST_REDIS_CONFIG',
     message: /connection "redis": fastify.redis is already decorated by another plugin \(@fastify\/redis\?\)/
   })
-  const other = Fastify()
+  const other = testApp()
   t.teardown(() => other.close())
   other.decorate('redis', null as never)
   other.register(fastifyRedis, { port: server.port })
   await t.rejects(async () => { await other.ready() }, { code: 'FST_REDIS_CONFIG' })
-  const third = Fastify()
+  const third = testApp()
   t.teardown(() => third.close())
   third.decorate('redis', 'x' as never)
   third.register(fastifyRedis, { port: server.port })
@@ -199,7 +199,7 @@ test('another plugin that owns fastify.redis (@fastify/redis) is a clear error, 
 
 test('close drops the connection on the server', async (t) => {
   const server = await startRedis(t)
-  const app = Fastify()
+  const app = testApp()
   await app.register(fastifyRedis, { port: server.port })
   await app.register(fastifyRedis, { prefix: 'CACHE', port: server.port })
   t.equal((await server.clients()).length, 2)
@@ -214,7 +214,7 @@ test('close drops the connection on the server', async (t) => {
 test('startup fails fast with FST_REDIS_CONNECT', async (t) => {
   const refusedPort = await freePort()
   const started = Date.now()
-  const refused = Fastify()
+  const refused = testApp()
   t.teardown(() => refused.close())
   await t.rejects(async () => { await refused.register(fastifyRedis, { host: '127.0.0.1', port: refusedPort }).ready() }, {
     code: 'FST_REDIS_CONNECT',
@@ -222,24 +222,24 @@ test('startup fails fast with FST_REDIS_CONNECT', async (t) => {
   })
   t.ok(Date.now() - started < 1000, `refused: ${Date.now() - started} ms`)
 
-  const server = await startRedis(t, { password: 'right' })
-  const wrong = Fastify()
+  const server = await startRedis(t, { password: 'the-right-one' })
+  const wrong = testApp()
   t.teardown(() => wrong.close())
   const t1 = Date.now()
-  const err = await Promise.resolve(wrong.register(fastifyRedis, { url: `redis://:wrong-pw@127.0.0.1:${server.port}` }).ready()).then(() => ({ code: 'started', message: '' }), (e: Error & { code: string }) => e)
+  const err = await Promise.resolve(wrong.register(fastifyRedis, { url: `redis://:${secret('the-wrong-one')}@127.0.0.1:${server.port}` }).ready()).then(() => ({ code: 'started', message: '' }), (e: Error & { code: string }) => e)
   t.equal(err.code, 'FST_REDIS_CONNECT')
   t.match(err.message, /redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/0 failed at startup: WRONGPASS/)
-  t.notMatch(err.message, /wrong-pw/)
+  t.notMatch(err.message, /the-wrong-one/)
   t.ok(Date.now() - t1 < 1000, `wrong password: ${Date.now() - t1} ms`)
 
-  const none = Fastify()
+  const none = testApp()
   t.teardown(() => none.close())
   await t.rejects(async () => { await none.register(fastifyRedis, { port: server.port }).ready() }, { code: 'FST_REDIS_CONNECT', message: /NOAUTH/ })
   t.equal((await server.clients()).length, 0, 'failed starts leave no connection behind')
 })
 
 test('startup against an unknown host fails within connectTimeout, naming the cause', async (t) => {
-  const app = Fastify()
+  const app = testApp()
   t.teardown(() => app.close())
   const started = Date.now()
   const err = await Promise.resolve(app.register(fastifyRedis, { host: 'no-such-host.invalid', connectTimeout: 1000 }).ready())
@@ -255,7 +255,7 @@ test('startup against a server that accepts TCP and never answers times out', as
   t.teardown(() => server.resume())
   for (const db of [0, 3]) {
     // db 0: "ready" at once, only the PING hangs; db 3: SELECT hangs during the handshake.
-    const app = Fastify()
+    const app = testApp()
     t.teardown(() => app.close())
     const started = Date.now()
     await t.rejects(async () => { await app.register(fastifyRedis, { port: server.port, db, connectTimeout: 300 }).ready() }, {
@@ -323,7 +323,7 @@ test('while the server is down, commands fail at once and the outage is logged o
 
 test('close is bounded while the server is down or paused', async (t) => {
   const down = await startRedis(t)
-  const a = Fastify()
+  const a = testApp()
   await a.register(fastifyRedis, { port: down.port, closeTimeout: 300 })
   await down.kill()
   let started = Date.now()
@@ -331,7 +331,7 @@ test('close is bounded while the server is down or paused', async (t) => {
   t.ok(Date.now() - started < 400, `down: closed in ${Date.now() - started} ms`)
 
   const paused = await startRedis(t)
-  const b = Fastify()
+  const b = testApp()
   await b.register(fastifyRedis, { port: paused.port, closeTimeout: 300 })
   const stuck = b.redis.redis.get('never-answered')
   paused.pause()
@@ -362,7 +362,7 @@ test('a client you pass in is connected for you and left open at close', async (
   const server = await startRedis(t)
   const client = createClient({ socket: { port: server.port } })
   t.teardown(() => client.isOpen && client.disconnect())
-  const app = Fastify()
+  const app = testApp()
   await app.register(fastifyRedis, { client })
   t.equal(app.redis.redis, client)
   t.ok(client.isReady)
@@ -373,7 +373,7 @@ test('a client you pass in is connected for you and left open at close', async (
   const already = createClient({ socket: { port: server.port } })
   already.on('error', () => {})
   await already.connect()
-  const b = Fastify()
+  const b = testApp()
   await b.register(fastifyRedis, { client: already, closeClient: true, lazyConnect: true })
   await b.register(fastifyRedis, { prefix: 'CACHE', client: already })
   await b.close()
@@ -383,7 +383,7 @@ test('a client you pass in is connected for you and left open at close', async (
 test('a client you pass in that cannot connect: the last error is in the message, nothing left running', async (t) => {
   const port = await freePort()
   const client = createClient({ socket: { port, host: '127.0.0.1' } }) // default strategy retries forever
-  const app = Fastify()
+  const app = testApp()
   t.teardown(() => app.close())
   await t.rejects(async () => { await app.register(fastifyRedis, { client, connectTimeout: 300 }).ready() }, {
     code: 'FST_REDIS_CONNECT',

@@ -1,9 +1,9 @@
 import { test } from 'tap'
-import Fastify from 'fastify'
 import underPressure from '@fastify/under-pressure'
 import fastifyRedis, { redisHealth } from 'fastify-node-redis'
 import { startRedis } from './helpers/redis'
-import { appWithLogs, eventually, sleep } from './helpers/app'
+import { appWithLogs, eventually, sleep, testApp } from './helpers/app'
+import { secret } from './helpers/secret-guard'
 
 test('a paused server: commands fail within 1.5 × commandTimeout, and everything recovers on resume', async (t) => {
   const server = await startRedis(t)
@@ -46,7 +46,7 @@ test('close while a stalled connection is being reopened does not reopen it', as
 
 test('while the server is down, MULTI and executeIsolated fail at once too, and close stays bounded', async (t) => {
   const server = await startRedis(t)
-  const app = Fastify()
+  const app = testApp()
   t.teardown(() => app.close())
   await app.register(fastifyRedis, { port: server.port, closeTimeout: 300 })
   const client = app.redis.redis
@@ -67,7 +67,7 @@ test('while the server is down, MULTI and executeIsolated fail at once too, and 
 
 test('lazyConnect connections are watched too', async (t) => {
   const server = await startRedis(t)
-  const app = Fastify()
+  const app = testApp()
   t.teardown(() => app.close())
   await app.register(fastifyRedis, { port: server.port, lazyConnect: true, commandTimeout: 300 })
   await eventually(async () => app.redis.redis.isReady)
@@ -80,7 +80,7 @@ test('lazyConnect connections are watched too', async (t) => {
 
 test('commandTimeout: 0 turns the watchdog off', async (t) => {
   const server = await startRedis(t)
-  const app = Fastify()
+  const app = testApp()
   t.teardown(() => app.close())
   await app.register(fastifyRedis, { port: server.port, commandTimeout: 0, closeTimeout: 200 })
   server.pause()
@@ -146,7 +146,7 @@ test('CLIENT KILL of every connection, the isolation pool\'s included: they reco
 test('redisHealth: a verdict over every connection a context can see', async (t) => {
   const a = await startRedis(t)
   const b = await startRedis(t)
-  const app = Fastify()
+  const app = testApp()
   t.teardown(() => app.close())
   await app.register(fastifyRedis, { port: a.port })
   let childHealth: Awaited<ReturnType<typeof redisHealth>> | undefined
@@ -177,14 +177,14 @@ test('redisHealth: a verdict over every connection a context can see', async (t)
   await app.inject('/health')
   t.match(childHealth, { ok: false, failing: ['redis'], connections: { redis: { status: 'down' }, cache: { status: 'ready' } } })
 
-  t.same(await redisHealth(Fastify()), { ok: true, failing: [], connections: {} }, 'no connections: nothing failing')
+  t.same(await redisHealth(testApp()), { ok: true, failing: [], connections: {} }, 'no connections: nothing failing')
 })
 
 test('redisHealth reports a failed PING as an error', async (t) => {
-  const server = await startRedis(t, { users: [{ name: 'app', password: 'pw', rules: '~* &* +@all -ping' }] })
-  const app = Fastify()
+  const server = await startRedis(t, { users: [{ name: 'app', password: 'no-ping-Pa55', rules: '~* &* +@all -ping' }] })
+  const app = testApp()
   t.teardown(() => app.close())
-  await app.register(fastifyRedis, { port: server.port, username: 'app', password: 'pw', lazyConnect: true })
+  await app.register(fastifyRedis, { port: server.port, username: 'app', password: 'no-ping-Pa55', lazyConnect: true })
   await eventually(async () => app.redis.redis.isReady)
   const health = await redisHealth(app)
   t.match(health.connections.redis, { status: 'error', error: /NOPERM/ })
@@ -192,7 +192,7 @@ test('redisHealth reports a failed PING as an error', async (t) => {
 
 test('@fastify/under-pressure healthCheck backed by redisHealth', async (t) => {
   const server = await startRedis(t)
-  const app = Fastify()
+  const app = testApp()
   t.teardown(() => app.close())
   await app.register(fastifyRedis, { port: server.port })
   await app.register(underPressure, {
@@ -219,7 +219,7 @@ test('bad input at registration: its code, a message naming the key, no secret, 
     [{ url: 'ftp://:topsecret@h' }, 'FST_REDIS_CONFIG', /ftp:\/\/:\*\*\*@h is not a valid Redis URL: its scheme "ftp:"/],
     [{ url: `redis://:topsecret@127.0.0.1:${server.port}/x` }, 'FST_REDIS_CONFIG', /:\*\*\*@.* is not a valid Redis URL/],
     [{ port: undefined, config: { REDIS_PORT: 'abc', REDIS_PASSWORD: 'topsecret' } }, 'FST_REDIS_CONFIG', /config key REDIS_PORT .* got "abc"/],
-    [{ password: 12345 }, 'FST_REDIS_CONFIG', /option "password" must be a string, got \(value hidden\)/],
+    [{ password: Number(secret('31415926535')) }, 'FST_REDIS_CONFIG', /option "password" must be a string, got \(value hidden\)/],
     [{ clientClass: 42 }, 'FST_REDIS_CLIENT_CLASS', /option "clientClass" must be a function, a class or a module path string "specifier#export", got 42/],
     [{ clientClass: './no/such/module.js#make' }, 'FST_REDIS_CLIENT_CLASS', /"\.\/no\/such\/module\.js#make" cannot be resolved/],
     [{ clientClass: () => null }, 'FST_REDIS_CLIENT_CLASS', /returned null/]

@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { resolve } from 'node:path'
-import Fastify, { type FastifyInstance } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { test } from 'tap'
 import fastifyRedis, { type FastifyNodeRedisOptions } from 'fastify-node-redis'
-import { startupError } from './helpers/app'
+import { startupError, testApp } from './helpers/app'
 import { freePort, startRedis } from './helpers/redis'
+import { checkText } from './helpers/secret-guard'
 
 type Tap = Parameters<Parameters<typeof test>[0]>[0]
 
@@ -14,7 +15,7 @@ const CONNECT_TIMEOUT = 5000
 const FAST = 1500
 
 function newApp (t: { teardown (fn: () => unknown): void }): FastifyInstance {
-  const app = Fastify()
+  const app = testApp()
   t.teardown(() => app.close())
   return app
 }
@@ -91,6 +92,7 @@ test('rediss:// or PREFIX_TLS=true with NODE_EXTRA_CA_CERTS: TLS with a private 
   child.stdout.on('data', (chunk) => { out += chunk })
   child.stderr.on('data', (chunk) => { out += chunk })
   const [code] = await once(child, 'exit')
+  checkText(out, 'env-tls-app output')
   t.equal(code, 0, out)
   t.match(out, /^redis: PONG db=4$/m)
   t.match(out, /^cache: PONG db=5$/m)

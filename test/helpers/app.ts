@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import fastifyRedis, { type FastifyNodeRedisOptions } from 'fastify-node-redis'
+import { checkError, guardedLogger } from './secret-guard'
 
 export interface Captured {
   app: FastifyInstance
@@ -11,17 +12,25 @@ export interface Captured {
 
 interface Teardown { teardown (fn: () => unknown): void }
 
-/** A Fastify instance whose log lines are kept for assertions; closed in teardown. */
+/**
+ * A Fastify instance for a test. Every test builds its instances here (or
+ * with appWithLogs): they log every line, at trace level, through the secret
+ * guard.
+ */
+export function testApp (): FastifyInstance {
+  return Fastify({ logger: guardedLogger() })
+}
+
+/** A Fastify instance whose log lines at `level` and above are kept for assertions; closed in teardown. */
 export function appWithLogs (t: Teardown, level = 'debug'): Captured {
   const logs: Array<Record<string, any>> = []
   const raw: string[] = []
-  const stream = {
-    write (line: string) {
+  const app = Fastify({
+    logger: guardedLogger(level, (line) => {
       raw.push(line)
       logs.push(JSON.parse(line))
-    }
-  }
-  const app = Fastify({ logger: { level, stream } })
+    })
+  })
   t.teardown(() => app.close())
   return { app, logs, raw }
 }
@@ -43,5 +52,6 @@ export async function startupError (app: FastifyInstance, options: FastifyNodeRe
   app.register(fastifyRedis, options)
   const started = Date.now()
   const err = await Promise.resolve(app.ready()).then(() => undefined, (e: unknown) => e)
+  checkError(err)
   return { err, ms: Date.now() - started }
 }

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createClient } from 'redis'
 import { launchRedisServer, makeCerts } from './redis'
+import { checkText, secret } from './secret-guard'
 
 /** What a test may ask of the Redis Cluster it starts. */
 export interface RedisClusterOptions {
@@ -161,6 +162,7 @@ async function runCli (args: string[], timeout: number): Promise<string> {
     child.once('error', (err) => { clearTimeout(timer); reject(err) })
     child.once('exit', (code, signal) => {
       clearTimeout(timer)
+      checkText(output, 'redis-cli output')
       const shown = args.map((a, i) => (args[i - 1] === '-a' ? '<password>' : a)).join(' ')
       if (code === 0 && !/\[ERR\]/.test(output)) resolve(output)
       else reject(new Error(`redis-cli ${shown} failed (${signal ?? code}):\n${output}`))
@@ -217,6 +219,7 @@ export async function startCluster (t: Teardown, options: RedisClusterOptions = 
   const total = masterCount * (1 + perMaster)
   const nodeTimeout = options.nodeTimeout ?? 1000
   const password = options.password
+  if (password !== undefined) secret(password)
   const dir = mkdtempSync(join(tmpdir(), 'fnr-cluster-'))
   folders.add(dir)
   const certs = options.tls ? makeCerts(dir) : undefined

@@ -4,14 +4,15 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { build } from '../../example-app/app'
 import { hashPassword } from '../../example-app/passwords'
 import type { RedisServer } from './redis'
+import { checkText, guardedLogger, secret } from './secret-guard'
 
 interface Teardown { teardown (fn: () => unknown): void }
 
 /** Signs session cookies in tests (32 characters or more). */
-export const SECRET = 'a test secret, long enough for @fastify/session'
+export const SECRET = secret('a test secret, long enough for @fastify/session')
 
-/** Users for the tests: alice/wonderland and bob/builder. */
-export const PASSWORDS = { alice: 'wonderland', bob: 'builder' } as const
+/** Users for the tests: alice/wonderland and bob/the-builder. */
+export const PASSWORDS = { alice: secret('wonderland'), bob: secret('the-builder') } as const
 let users: Promise<string> | undefined
 export async function testUsers (): Promise<string> {
   users ??= Promise.all(Object.entries(PASSWORDS).map(async ([name, password]) => `${name}:${await hashPassword(password)}`))
@@ -46,7 +47,11 @@ export async function buildExample (t: Teardown, redis: RedisServer, config: Rec
   const app = build({
     env: false,
     config: data,
-    logger: { level: 'warn', stream: { write (line: string) { logs.push(JSON.parse(line)) } } }
+    logger: guardedLogger('warn', (line) => { logs.push(JSON.parse(line)) })
+  })
+  app.addHook('onSend', async (request, _reply, payload) => {
+    if (typeof payload === 'string') checkText(payload, `response to ${request.method} ${request.url}`)
+    return payload
   })
   t.teardown(() => app.close())
   await app.ready()
@@ -139,7 +144,10 @@ export function runNode (t: Teardown, script: string, options: { args?: string[]
   })
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
   const done = new Promise<Run>((resolve) => {
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }))
+    child.on('close', (code, signal) => {
+      checkText(stdout + stderr, `output of ${script}`)
+      resolve({ code, signal, stdout, stderr })
+    })
   })
   return {
     done,

@@ -4,6 +4,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createClient } from 'redis'
+import { checkText, secret } from './secret-guard'
 
 /** What a test may ask of the redis-server it starts. */
 export interface RedisServerOptions {
@@ -130,8 +131,11 @@ export async function launchRedisServer (args: string[]): Promise<ChildProcess> 
     child.kill('SIGKILL')
     throw err
   }
-  child.stdout!.resume()
-  child.stderr!.resume()
+  // Everything the server prints is searched for secrets once it is gone.
+  const onOutput = (chunk: Buffer): void => { output += chunk.toString() }
+  child.stdout!.on('data', onOutput)
+  child.stderr!.on('data', onOutput)
+  child.once('close', () => checkText(output, 'redis-server output'))
   return child
 }
 
@@ -141,6 +145,9 @@ export async function launchRedisServer (args: string[]): Promise<ChildProcess> 
  */
 export async function startRedis (t: Teardown, options: RedisServerOptions = {}): Promise<RedisServer> {
   requireRedisServer()
+  for (const password of [options.password, ...(options.users ?? []).map((u) => u.password)]) {
+    if (password !== undefined) secret(password)
+  }
   const dir = mkdtempSync(join(tmpdir(), 'fnr-redis-'))
   const socket = options.unixSocket ? join(dir, 'redis.sock') : undefined
   const certs = options.tls ? makeCerts(dir) : undefined
