@@ -99,6 +99,28 @@ function failFastWhileOffline (client: ClientLike): void {
  * (see DESIGN.md): connect() that never settles, a missing error listener,
  * quit() that hangs during an outage.
  */
+/** What a TLS server that wants a client certificate it trusts makes the client see, depending on timing and TLS version. */
+const CLIENT_CERTIFICATE_REFUSED = new Set([
+  'ECONNRESET',
+  'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
+  'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE',
+  'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA',
+  'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE',
+  'ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN'
+])
+
+/**
+ * Why startup failed, from its cause: OpenSSL's reason rather than its
+ * message (which carries OpenSSL's source paths), and a hint when a TLS
+ * server may have refused the client certificate, or the lack of one.
+ */
+function startupReason (spec: ConnectionSpec, cause: Error): string {
+  const { code, reason } = cause as { code?: unknown, reason?: unknown }
+  const text = typeof reason === 'string' && /^ERR_SSL_/.test(String(code)) ? reason : cause.message
+  if (spec.tls === false || !CLIENT_CERTIFICATE_REFUSED.has(String(code))) return text
+  return `${text}; the server ended the TLS connection: if it requires client certificates, set tls.cert and tls.key to one signed by a CA it trusts`
+}
+
 export class Connection {
   /** What the lifecycle drives: the client, or an adapter of the cluster. */
   readonly client: ClientLike
@@ -115,6 +137,8 @@ export class Connection {
   private probeId = 0
   /** Whether the plugin opened the client (and so must close it if startup fails). */
   private opened = false
+  /** Whether a socket ever connected (for TLS: completed its handshake). */
+  private connected = false
   private readonly log: FastifyBaseLogger
 
   /**
@@ -137,6 +161,7 @@ export class Connection {
     this.log = log
     this.client.on('error', this.onError)
     this.client.on('ready', this.onReady)
+    this.client.on('connect', this.onConnect)
   }
 
   /** What node-redis calls before each reconnection attempt. */
@@ -164,6 +189,10 @@ export class Connection {
     this.log.error({ err }, was === 'ready'
       ? `redis connection "${this.spec.name}" lost (${err.message}); reconnecting with backoff, commands fail fast until it is back`
       : `redis connection "${this.spec.name}" to ${this.spec.target} cannot connect yet (${err.message}); retrying with backoff`)
+  }
+
+  private readonly onConnect = (): void => {
+    this.connected = true
   }
 
   private readonly onReady = (): void => {
@@ -204,7 +233,11 @@ export class Connection {
       const cause = timedOut && last ? last : err as Error
       // A cluster's "All the root nodes are unavailable" hides why: add the last node error.
       const detail = last !== undefined && (timedOut || last.message !== cause.message) ? `; last error: ${last.message}` : ''
-      const why = `${timedOut ? `no answer within ${spec.connectTimeout} ms (connectTimeout)` : cause.message}${detail}`
+      // TLS to a port that does not serve it: the server waits for a newline that never comes.
+      const handshake = spec.tls !== false && spec.cluster === undefined && !this.connected
+        ? '; the TLS handshake never completed: is the server at this address serving TLS?'
+        : ''
+      const why = `${timedOut ? `no answer within ${spec.connectTimeout} ms (connectTimeout)${handshake}` : startupReason(spec, cause)}${detail}`
       if (this.opened) await this.shutdown(spec.closeTimeout)
       this.detach()
       throw new FST_REDIS_CONNECT(`connection "${spec.name}" to ${spec.target} failed at startup: ${why}`, { cause })
@@ -288,6 +321,7 @@ export class Connection {
   private detach (): void {
     this.client.off('error', this.onError)
     this.client.off('ready', this.onReady)
+    this.client.off('connect', this.onConnect)
     // A late error from a socket being torn down must still find a listener;
     // a client the user keeps is theirs to listen to.
     if (this.spec.closeClient) this.client.on('error', noop)
