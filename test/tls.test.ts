@@ -1,11 +1,13 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { resolve } from 'node:path'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { test } from 'tap'
 import fastifyRedis, { type FastifyNodeRedisOptions } from 'fastify-node-redis'
 import { startupError, testApp } from './helpers/app'
-import { freePort, startRedis } from './helpers/redis'
+import { freePort, makeCerts, startRedis } from './helpers/redis'
 import { checkText } from './helpers/secret-guard'
 
 type Tap = Parameters<Parameters<typeof test>[0]>[0]
@@ -132,11 +134,52 @@ test('verification is off only when rejectUnauthorized: false is set explicitly'
   t.equal(await ping(app), 'PONG')
 })
 
+test('mutual TLS: a client certificate in the tls option; without one, or of another CA, startup fails at once', async (t) => {
+  const server = await startRedis(t, { tls: 'mutual' })
+  const { caPem: ca, client } = server.certs!
+
+  const app = newApp(t)
+  await app.register(fastifyRedis, { url: `rediss://localhost:${server.port}/2`, tls: { ca, ...client } })
+  t.equal(await ping(app), 'PONG', 'the client certificate is presented')
+  t.match(await server.clients(), [{ db: '2' }])
+  await app.close()
+
+  const other = makeCerts(mkdtempSync(join(tmpdir(), 'fnr-other-ca-')), true)
+  t.teardown(() => rmSync(dirname(other.ca), { recursive: true, force: true }))
+  const hint = '; the server ended the TLS connection: if it requires client certificates, set tls.cert and tls.key to one signed by a CA it trusts'
+  // With TLS 1.3 the client learns of the refusal after its side of the
+  // handshake: as the server's alert or as a reset, whichever comes first.
+  const cases: Array<[string, FastifyNodeRedisOptions['tls'], RegExp]> = [
+    ['no client certificate', { ca }, /((read|write) ECONNRESET|tlsv13 alert certificate required)/],
+    ['a client certificate of another CA', { ca, ...other.client }, /((read|write) ECONNRESET|tlsv1 alert unknown ca)/],
+    ['TLS 1.2, no client certificate', { ca, maxVersion: 'TLSv1.2' }, /sslv3 alert handshake failure/],
+    ['TLS 1.2, a client certificate of another CA', { ca, maxVersion: 'TLSv1.2', ...other.client }, /tlsv1 alert unknown ca/]
+  ]
+  for (const [name, tls, reason] of cases) {
+    const { err, ms } = await failure(t, { url: `rediss://localhost:${server.port}`, tls })
+    t.ok(ms < FAST, `${name}: failed in ${ms} ms, well under connectTimeout (${CONNECT_TIMEOUT} ms)`)
+    const prefix = `fastify-node-redis: connection "redis" to rediss://localhost:${server.port}/0 failed at startup: `
+    t.ok(err.message.startsWith(prefix) && err.message.endsWith(hint), `${name}: the message says what to do`)
+    t.match(err.message.slice(prefix.length, -hint.length), new RegExp(`^${reason.source}$`), `${name}: ${err.message}`)
+    t.ok(err.cause instanceof Error, `${name}: the cause is kept`)
+  }
+  t.same(await server.clients(), [], 'nothing stays connected')
+})
+
 test('a plain connection to a TLS-only port fails fast', async (t) => {
   const server = await startRedis(t, { tls: true })
   const { err, ms } = await failure(t, { url: `redis://localhost:${server.port}` })
   t.ok(ms < FAST, `failed in ${ms} ms`)
   t.match(err.message, /^fastify-node-redis: connection "redis" to redis:\/\/localhost:\d+\/0 failed at startup: /)
+})
+
+test('a TLS connection to a plain port fails within connectTimeout, saying the handshake never completed', async (t) => {
+  const server = await startRedis(t)
+  const { err, ms } = await failure(t, { url: `rediss://localhost:${server.port}`, connectTimeout: 500 })
+  t.ok(ms >= 490 && ms < FAST, `failed after ${ms} ms`)
+  t.equal(err.message, `fastify-node-redis: connection "redis" to rediss://localhost:${server.port}/0 failed at startup: ` +
+    'no answer within 500 ms (connectTimeout); the TLS handshake never completed: is the server at this address serving TLS?')
+  t.same(await server.clients(), [], 'nothing stays connected')
 })
 
 test('TLS requested together with a redis:// or unix:// URL is a configuration error', async (t) => {

@@ -4,7 +4,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createClient } from 'redis'
-import { launchRedisServer, makeCerts } from './redis'
+import { launchRedisServer, makeCerts, type Certs } from './redis'
 import { checkText, secret } from './secret-guard'
 
 /** What a test may ask of the Redis Cluster it starts. */
@@ -67,7 +67,7 @@ export interface RedisCluster {
   readonly rootUrls: string[]
   readonly password?: string
   /** With `tls`: PEM files made for the nodes (one certificate for 127.0.0.1 / localhost). */
-  readonly certs?: { ca: string, cert: string, key: string, caPem: string }
+  readonly certs?: Certs
   /** Ports of the masters that serve slots now (from a live node's CLUSTER NODES). */
   masters (): Promise<number[]>
   /** Ports of the replicas now, failed ones excluded. */

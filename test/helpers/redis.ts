@@ -16,8 +16,12 @@ export interface RedisServerOptions {
   unixSocket?: boolean
   /** Bind the IPv6 loopback too. */
   ipv6?: boolean
-  /** Serve TLS only, with a CA and a server certificate made by openssl. */
-  tls?: boolean
+  /**
+   * Serve TLS only, with a CA and a server certificate made by openssl.
+   * `'mutual'`: clients must also present a certificate of that CA (one is
+   * made for them).
+   */
+  tls?: boolean | 'mutual'
   /** Listen on this port instead of a free one picked by the helper. */
   port?: number
   /** Any further redis-server arguments. */
@@ -30,7 +34,7 @@ export interface RedisServer {
   /** Path of the unix socket, when asked for. */
   readonly socket?: string
   /** With `tls`: PEM files made for this server. */
-  readonly certs?: { ca: string, cert: string, key: string, caPem: string }
+  readonly certs?: Certs
   readonly process: ChildProcess
   /** Runs a command through an admin connection the helper owns. */
   command (...args: string[]): Promise<unknown>
@@ -88,8 +92,21 @@ process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL')
 })
 
-/** A CA and a server certificate for localhost, 127.0.0.1 and ::1, made with openssl in `dir`. */
-export function makeCerts (dir: string): { ca: string, cert: string, key: string, caPem: string } {
+/** Paths of PEM files, and the CA (and client certificate) as PEM text. */
+export interface Certs {
+  ca: string
+  cert: string
+  key: string
+  caPem: string
+  /** With `client`: a client certificate signed by the same CA, and its key. */
+  client?: { cert: string, key: string }
+}
+
+/**
+ * A CA and a server certificate for localhost, 127.0.0.1 and ::1, made with
+ * openssl in `dir`; with `client`, a client certificate of the same CA too.
+ */
+export function makeCerts (dir: string, client = false): Certs {
   const run = (...args: string[]): void => {
     const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' })
     if (r.status !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${r.error?.message ?? r.stderr}`)
@@ -100,7 +117,15 @@ export function makeCerts (dir: string): { ca: string, cert: string, key: string
   run('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-keyout', 'server.key', '-out', 'server.csr')
   run('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2',
     '-extfile', 'san.cnf', '-out', 'server.crt')
-  return { ca: join(dir, 'ca.crt'), cert: join(dir, 'server.crt'), key: join(dir, 'server.key'), caPem: readFileSync(join(dir, 'ca.crt'), 'utf8') }
+  const certs: Certs = { ca: join(dir, 'ca.crt'), cert: join(dir, 'server.crt'), key: join(dir, 'server.key'), caPem: readFileSync(join(dir, 'ca.crt'), 'utf8') }
+  if (client) {
+    writeFileSync(join(dir, 'client.cnf'), 'extendedKeyUsage=clientAuth\n')
+    run('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=fastify-node-redis test client', '-keyout', 'client.key', '-out', 'client.csr')
+    run('x509', '-req', '-in', 'client.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2',
+      '-extfile', 'client.cnf', '-out', 'client.crt')
+    certs.client = { cert: readFileSync(join(dir, 'client.crt'), 'utf8'), key: readFileSync(join(dir, 'client.key'), 'utf8') }
+  }
+  return certs
 }
 
 /**
@@ -150,7 +175,7 @@ export async function startRedis (t: Teardown, options: RedisServerOptions = {})
   }
   const dir = mkdtempSync(join(tmpdir(), 'fnr-redis-'))
   const socket = options.unixSocket ? join(dir, 'redis.sock') : undefined
-  const certs = options.tls ? makeCerts(dir) : undefined
+  const certs = options.tls ? makeCerts(dir, options.tls === 'mutual') : undefined
   let port = 0
   let child: ChildProcess | undefined
   const argsFor = (p: number): string[] => {
@@ -158,7 +183,7 @@ export async function startRedis (t: Teardown, options: RedisServerOptions = {})
       '--dir', dir, '--logfile', '', '--protected-mode', 'no']
     if (certs) {
       args.push('--port', '0', '--tls-port', String(p), '--tls-cert-file', certs.cert, '--tls-key-file', certs.key,
-        '--tls-ca-cert-file', certs.ca, '--tls-auth-clients', 'no')
+        '--tls-ca-cert-file', certs.ca, '--tls-auth-clients', certs.client ? 'yes' : 'no')
     } else {
       args.push('--port', String(p))
     }
@@ -189,7 +214,7 @@ export async function startRedis (t: Teardown, options: RedisServerOptions = {})
     if (admin?.isReady) return admin
     const c = createClient({
       socket: certs
-        ? { host: '127.0.0.1', port, tls: true, ca: certs.caPem, reconnectStrategy: false }
+        ? { host: '127.0.0.1', port, tls: true, ca: certs.caPem, ...certs.client, reconnectStrategy: false }
         : { host: '127.0.0.1', port, reconnectStrategy: false },
       ...(options.password && { password: options.password }),
       name: 'test-admin'
