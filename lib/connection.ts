@@ -102,6 +102,7 @@ function failFastWhileOffline (client: ClientLike): void {
 /** What a TLS server that wants a client certificate it trusts makes the client see, depending on timing and TLS version. */
 const CLIENT_CERTIFICATE_REFUSED = new Set([
   'ECONNRESET',
+  'EPIPE',
   'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
   'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE',
   'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA',

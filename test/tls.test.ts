@@ -148,10 +148,11 @@ test('mutual TLS: a client certificate in the tls option; without one, or of ano
   t.teardown(() => rmSync(dirname(other.ca), { recursive: true, force: true }))
   const hint = '; the server ended the TLS connection: if it requires client certificates, set tls.cert and tls.key to one signed by a CA it trusts'
   // With TLS 1.3 the client learns of the refusal after its side of the
-  // handshake: as the server's alert or as a reset, whichever comes first.
+  // handshake: as the server's alert, or as a reset or a broken pipe when it
+  // writes first (then the message is the socket's).
   const cases: Array<[string, FastifyNodeRedisOptions['tls'], RegExp]> = [
-    ['no client certificate', { ca }, /((read|write) ECONNRESET|tlsv13 alert certificate required)/],
-    ['a client certificate of another CA', { ca, ...other.client }, /((read|write) ECONNRESET|tlsv1 alert unknown ca)/],
+    ['no client certificate', { ca }, /tlsv13 alert certificate required/],
+    ['a client certificate of another CA', { ca, ...other.client }, /tlsv1 alert unknown ca/],
     ['TLS 1.2, no client certificate', { ca, maxVersion: 'TLSv1.2' }, /sslv3 alert handshake failure/],
     ['TLS 1.2, a client certificate of another CA', { ca, maxVersion: 'TLSv1.2', ...other.client }, /tlsv1 alert unknown ca/]
   ]
@@ -160,7 +161,9 @@ test('mutual TLS: a client certificate in the tls option; without one, or of ano
     t.ok(ms < FAST, `${name}: failed in ${ms} ms, well under connectTimeout (${CONNECT_TIMEOUT} ms)`)
     const prefix = `fastify-node-redis: connection "redis" to rediss://localhost:${server.port}/0 failed at startup: `
     t.ok(err.message.startsWith(prefix) && err.message.endsWith(hint), `${name}: the message says what to do`)
-    t.match(err.message.slice(prefix.length, -hint.length), new RegExp(`^${reason.source}$`), `${name}: ${err.message}`)
+    const why = err.message.slice(prefix.length, -hint.length)
+    if (['ECONNRESET', 'EPIPE'].includes(err.cause?.code)) t.equal(why, err.cause.message, `${name}: ${err.message}`)
+    else t.match(why, new RegExp(`^${reason.source}$`), `${name}: ${err.message}`)
     t.ok(err.cause instanceof Error, `${name}: the cause is kept`)
   }
   t.same(await server.clients(), [], 'nothing stays connected')
