@@ -45,17 +45,22 @@ async function whoAmI (server: RedisServer): Promise<Array<{ user: string, db: s
   return (await server.clients()).map(({ user, db }) => ({ user, db }))
 }
 
+/** Registers one connection with `options` and checks who it is logged in as, and in which db. */
+async function connectsAs (t: Tap, server: RedisServer, options: FastifyNodeRedisOptions, user: string, db: string): Promise<void> {
+  const app = newApp(t)
+  await app.register(fastifyRedis, options)
+  await app.ready()
+  t.same(await whoAmI(server), [{ user, db }])
+  await app.close()
+}
+
 test('ACL users and passwords, and no secret in any log line or error', async (t) => {
   const server = await startRedis(t, { password: ADMIN_PASSWORD, users: [{ name: 'app', password: PASSWORD }] })
   const host = '127.0.0.1'
   const { port } = server
 
   await t.test('username and password in the URL, percent-encoded', async (t) => {
-    const app = newApp(t)
-    await app.register(fastifyRedis, { url: `redis://app:${ENCODED}@${host}:${port}/2` })
-    await app.ready()
-    t.same(await whoAmI(server), [{ user: 'app', db: '2' }])
-    await app.close()
+    await connectsAs(t, server, { url: `redis://app:${ENCODED}@${host}:${port}/2` }, 'app', '2')
   })
 
   await t.test('username and password through PREFIX_USERNAME / PREFIX_PASSWORD from @fastify/env', async (t) => {
@@ -72,29 +77,17 @@ test('ACL users and passwords, and no secret in any log line or error', async (t
   })
 
   await t.test('username and password as options', async (t) => {
-    const app = newApp(t)
-    await app.register(fastifyRedis, { host, port, username: 'app', password: PASSWORD })
-    await app.ready()
-    t.same(await whoAmI(server), [{ user: 'app', db: '0' }])
-    await app.close()
+    await connectsAs(t, server, { host, port, username: 'app', password: PASSWORD }, 'app', '0')
   })
 
   await t.test('a password alone authenticates the default user', async (t) => {
-    const app = newApp(t)
-    await app.register(fastifyRedis, { url: `redis://:${encodeURIComponent(ADMIN_PASSWORD)}@${host}:${port}` })
-    await app.ready()
-    t.same(await whoAmI(server), [{ user: 'default', db: '0' }])
-    await app.close()
+    await connectsAs(t, server, { url: `redis://:${encodeURIComponent(ADMIN_PASSWORD)}@${host}:${port}` }, 'default', '0')
   })
 
   await t.test('the URL\'s credentials replace those of the keys', async (t) => {
-    const app = newApp(t)
-    await app.register(fastifyRedis, {
+    await connectsAs(t, server, {
       config: { REDIS_URL: `redis://app:${ENCODED}@${host}:${port}/1`, REDIS_USERNAME: 'default', REDIS_PASSWORD: WRONG }
-    })
-    await app.ready()
-    t.same(await whoAmI(server), [{ user: 'app', db: '1' }])
-    await app.close()
+    }, 'app', '1')
   })
 
   await t.test('wrong credentials fail startup at once with WRONGPASS as the cause', async (t) => {
