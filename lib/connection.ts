@@ -93,12 +93,6 @@ function failFastWhileOffline (client: ClientLike): void {
   }
 }
 
-/**
- * One connection's lifecycle: connect within a deadline, log state changes
- * once per transition, close in bounded time. Wraps the traps of node-redis v4
- * (see DESIGN.md): connect() that never settles, a missing error listener,
- * quit() that hangs during an outage.
- */
 /** What a TLS server that wants a client certificate it trusts makes the client see, depending on timing and TLS version. */
 const CLIENT_CERTIFICATE_REFUSED = new Set([
   'ECONNRESET',
@@ -122,6 +116,12 @@ function startupReason (spec: ConnectionSpec, cause: Error): string {
   return `${text}; the server ended the TLS connection: if it requires client certificates, set tls.cert and tls.key to one signed by a CA it trusts`
 }
 
+/**
+ * One connection's lifecycle: connect within a deadline, log state changes
+ * once per transition, close in bounded time. Wraps the traps of node-redis v4
+ * (see DESIGN.md): connect() that never settles, a missing error listener,
+ * quit() that hangs during an outage.
+ */
 export class Connection {
   /** What the lifecycle drives: the client, or an adapter of the cluster. */
   readonly client: ClientLike
