@@ -111,18 +111,19 @@ export function makeCerts (dir: string, client = false): Certs {
     const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' })
     if (r.status !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${r.error?.message ?? r.stderr}`)
   }
-  writeFileSync(join(dir, 'san.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\n')
   run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=fastify-node-redis test CA',
     '-keyout', 'ca.key', '-out', 'ca.crt')
-  run('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-keyout', 'server.key', '-out', 'server.csr')
-  run('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2',
-    '-extfile', 'san.cnf', '-out', 'server.crt')
+  /** A key and a certificate signed by the CA: `<name>.key`, `<name>.crt`, with the extensions in `<name>.cnf`. */
+  const issue = (name: string, subject: string, extensions: string): void => {
+    writeFileSync(join(dir, `${name}.cnf`), `${extensions}\n`)
+    run('req', '-newkey', 'rsa:2048', '-nodes', '-subj', subject, '-keyout', `${name}.key`, '-out', `${name}.csr`)
+    run('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2',
+      '-extfile', `${name}.cnf`, '-out', `${name}.crt`)
+  }
+  issue('server', '/CN=localhost', 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1')
   const certs: Certs = { ca: join(dir, 'ca.crt'), cert: join(dir, 'server.crt'), key: join(dir, 'server.key'), caPem: readFileSync(join(dir, 'ca.crt'), 'utf8') }
   if (client) {
-    writeFileSync(join(dir, 'client.cnf'), 'extendedKeyUsage=clientAuth\n')
-    run('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=fastify-node-redis test client', '-keyout', 'client.key', '-out', 'client.csr')
-    run('x509', '-req', '-in', 'client.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2',
-      '-extfile', 'client.cnf', '-out', 'client.crt')
+    issue('client', '/CN=fastify-node-redis test client', 'extendedKeyUsage=clientAuth')
     certs.client = { cert: readFileSync(join(dir, 'client.crt'), 'utf8'), key: readFileSync(join(dir, 'client.key'), 'utf8') }
   }
   return certs
