@@ -1,96 +1,17 @@
 import type { FastifyBaseLogger } from 'fastify'
-import { ClientOfflineError } from 'redis'
 import { FST_REDIS_CONNECT } from './errors'
-import { ClusterDriver, clusterClientOptions, killSwitch, type ClusterLike } from './cluster'
+import { createDriver, type Builder } from './driver/build'
+import { noop, TimeoutError, within, type Driver } from './driver/driver'
 import type { ConnectionSpec } from './options'
-
-/** The part of a node-redis client the lifecycle relies on. */
-export interface ClientLike {
-  readonly isOpen: boolean
-  readonly isReady: boolean
-  connect (): Promise<unknown>
-  ping (): Promise<unknown>
-  disconnect (): Promise<void>
-  on (event: string, listener: (...args: any[]) => void): unknown
-  off (event: string, listener: (...args: any[]) => void): unknown
-  /** Drop and reopen what stopped answering (default: disconnect, then connect). */
-  reopen? (closing: () => boolean): Promise<void>
-  /** Called on every watchdog tick. */
-  maintain? (): void
-}
 
 type Strategy = false | number | ((retries: number, cause: Error) => false | Error | number)
 
 /** Longest wait between two reconnection attempts. */
 export const MAX_BACKOFF = 2000
 
-class TimeoutError extends Error {}
-
-function noop (): void {}
-
-/** Resolves with the promise, or rejects once `ms` have passed. */
-async function within<T> (promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError(`no answer within ${ms} ms`)), ms)
-  })
-  try {
-    return await Promise.race([promise, deadline])
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
 /** Capped exponential backoff with a little jitter, so clients do not retry in step. */
 export function backoff (retries: number): number {
   return Math.min(50 * 2 ** Math.min(retries, 10), MAX_BACKOFF) + Math.floor(Math.random() * 50)
-}
-
-/** node-redis options for a client the plugin builds itself. */
-function clientOptions (spec: ConnectionSpec, strategy: (retries: number, cause: Error) => false | number): object {
-  const { socket: userSocket, ...rest } = spec.clientOptions
-  const socket: Record<string, unknown> = {
-    connectTimeout: spec.connectTimeout,
-    ...userSocket,
-    reconnectStrategy: strategy
-  }
-  if (spec.socketPath !== undefined) {
-    socket.path = spec.socketPath
-  } else {
-    socket.host = spec.host
-    socket.port = spec.port
-  }
-  if (spec.tls) Object.assign(socket, spec.tls, { tls: true })
-  // Without a bound, an isolated command waits forever for a pool connection
-  // that cannot connect, and the pool keeps creating them even after close.
-  const isolationPoolOptions = spec.commandTimeout > 0
-    ? { acquireTimeoutMillis: spec.commandTimeout, ...rest.isolationPoolOptions }
-    : rest.isolationPoolOptions
-  return {
-    ...rest,
-    ...(isolationPoolOptions && { isolationPoolOptions }),
-    socket,
-    database: spec.db,
-    ...(spec.username !== undefined && { username: spec.username }),
-    ...(spec.password !== undefined && { password: spec.password })
-  }
-}
-
-/**
- * node-redis v4 honours disableOfflineQueue for single commands only: MULTI /
- * pipelines and executeIsolated() still wait for the connection to come back
- * (an isolated command forever). Make them fail at once too, on this client only.
- */
-function failFastWhileOffline (client: ClientLike): void {
-  const target = client as unknown as Record<'multiExecutor' | 'executeIsolated', (...args: unknown[]) => Promise<unknown>>
-  for (const method of ['multiExecutor', 'executeIsolated'] as const) {
-    const original = target[method]
-    /* c8 ignore next -- a builder that returns a client without these methods (not node-redis) */
-    if (typeof original !== 'function') continue
-    target[method] = function (this: unknown, ...args: unknown[]) {
-      return client.isReady ? original.apply(client, args) : Promise.reject(new ClientOfflineError())
-    }
-  }
 }
 
 /** What a TLS server that wants a client certificate it trusts makes the client see, depending on timing and TLS version. */
@@ -117,16 +38,17 @@ function startupReason (spec: ConnectionSpec, cause: Error): string {
 }
 
 /**
- * One connection's lifecycle: connect within a deadline, log state changes
- * once per transition, close in bounded time. Wraps the traps of node-redis v4
- * (see DESIGN.md): connect() that never settles, a missing error listener,
- * quit() that hangs during an outage.
+ * One connection's lifecycle, the same on every node-redis major: connect
+ * within a deadline, log state changes once per transition, find a stalled
+ * server, close in bounded time. Wraps the traps of node-redis (see
+ * DESIGN.md): connect() that never settles, a missing error listener, quit()
+ * that hangs during an outage, sockets a reconnect opens during close.
  */
 export class Connection {
-  /** What the lifecycle drives: the client, or an adapter of the cluster. */
-  readonly client: ClientLike
+  /** What the lifecycle drives: the client or the cluster, through its driver. */
+  readonly driver: Driver
   /** What `fastify.redis[name]` is: the client, or the cluster. */
-  readonly exposed: unknown
+  readonly exposed: object
   private starting = false
   private closing = false
   private state: 'new' | 'ready' | 'down' = 'new'
@@ -142,27 +64,15 @@ export class Connection {
   private connected = false
   private readonly log: FastifyBaseLogger
 
-  /**
-   * `client` is the user's own client, or the builder of ours, which gets
-   * node-redis options that route reconnection through this connection.
-   */
-  constructor (readonly spec: ConnectionSpec, client: ClientLike | ((options: object) => unknown), log: FastifyBaseLogger) {
-    if (typeof client !== 'function') {
-      this.client = client
-    } else if (spec.cluster !== undefined) {
-      const kill = killSwitch()
-      const cluster = client(clusterClientOptions(spec, this.strategy, kill.signal)) as ClusterLike
-      this.client = new ClusterDriver(cluster, kill)
-      this.exposed = cluster
-    } else {
-      this.client = client(clientOptions(spec, this.strategy)) as ClientLike
-      if (spec.clientOptions.disableOfflineQueue === true) failFastWhileOffline(this.client)
-    }
-    this.exposed ??= this.client
+  /** `build` makes the client from node-redis options that route reconnection through this connection. */
+  constructor (readonly spec: ConnectionSpec, build: Builder, log: FastifyBaseLogger) {
+    const { driver, exposed } = createDriver(spec, build, this.strategy)
+    this.driver = driver
+    this.exposed = exposed
     this.log = log
-    this.client.on('error', this.onError)
-    this.client.on('ready', this.onReady)
-    this.client.on('connect', this.onConnect)
+    driver.on('error', this.onError)
+    driver.on('ready', this.onReady)
+    driver.on('connect', this.onConnect)
   }
 
   /** What node-redis calls before each reconnection attempt. */
@@ -206,10 +116,11 @@ export class Connection {
 
   /** Resolves once a PING is answered, or throws FST_REDIS_CONNECT within connectTimeout. */
   async start (): Promise<void> {
-    const { client, spec } = this
-    this.opened = !client.isOpen
+    const { driver, spec } = this
+    const started = Date.now()
+    this.opened = !driver.isOpen
     if (spec.lazyConnect) {
-      if (this.opened) client.connect().catch(noop)
+      if (this.opened) driver.connect().catch(noop)
       this.watch()
       return
     }
@@ -218,12 +129,12 @@ export class Connection {
     try {
       const ready = async (): Promise<void> => {
         if (this.opened) {
-          connecting = client.connect()
+          connecting = driver.connect()
           await connecting
         }
         // A connection can be "ready" without a single round trip (db 0, no
         // password): only an answered PING proves the server is there.
-        await client.ping()
+        await driver.ping()
       }
       await within(ready(), spec.connectTimeout)
     } catch (err) {
@@ -246,31 +157,40 @@ export class Connection {
       this.starting = false
     }
     this.state = 'ready'
-    this.log.debug(`redis connection "${spec.name}" to ${spec.target} is ready`)
+    this.log.info({ target: spec.target, ms: Date.now() - started }, `redis connection "${spec.name}" ready: ${spec.target}${driver.describe()} in ${Date.now() - started} ms`)
     this.watch()
   }
 
   /**
-   * node-redis v4 has no command timeout: against a server that keeps the
-   * socket open but stops answering (paused, hung host), every command waits
-   * forever. A PING probe sent every commandTimeout / 4 detects that within
-   * commandTimeout, and the connection is dropped and reopened, which rejects
-   * every waiting command.
+   * A server that keeps the socket open but stops answering (paused, hung
+   * host) leaves every command waiting: node-redis 4 has no command timeout,
+   * and that of 5 and 6 covers only commands not yet written. A PING probe
+   * sent every commandTimeout / 4 detects it within commandTimeout, and the
+   * connection is dropped and reopened, which rejects every waiting command.
    */
   private watch (): void {
     const timeout = this.spec.commandTimeout
     if (this.spec.client !== undefined) return
     // A cluster is also looked after while its commands are not timed.
-    const every = this.client.maintain === undefined ? timeout / 4 : Math.min(timeout / 4 || 500, 500)
+    const every = this.spec.cluster === undefined ? timeout / 4 : Math.min(timeout / 4 || 500, 500)
     if (every === 0) return
     this.watchdog = setInterval(this.tick, Math.max(Math.floor(every), 10))
     this.watchdog.unref()
   }
 
   private readonly tick = (): void => {
-    const { client, spec } = this
-    client.maintain?.()
-    if (!client.isReady) return
+    try {
+      this.probe()
+    } catch (err) {
+      // Whatever the driver does, nothing may throw out of a timer.
+      this.log.warn({ err }, `redis connection "${this.spec.name}": watchdog: ${(err as Error).message}`)
+    }
+  }
+
+  private probe (): void {
+    const { driver, spec } = this
+    driver.maintain()
+    if (!driver.isReady) return
     // A cluster emits no "ready" of its own: notice the recovery here.
     if (this.state === 'down') this.onReady()
     if (spec.commandTimeout === 0) return
@@ -278,24 +198,14 @@ export class Connection {
       const id = ++this.probeId
       this.probeSince = Date.now()
       const done = (): void => { if (id === this.probeId) this.probeSince = 0 }
-      client.ping().then(done, done)
+      driver.ping().then(done, done)
     } else if (Date.now() - this.probeSince >= spec.commandTimeout) {
       this.probeId++
       this.probeSince = 0
       this.onError(new Error(`no answer within ${spec.commandTimeout} ms (commandTimeout)`))
-      this.reopen().catch(noop)
+      // Drops the stalled socket (waiting commands reject at once), then reconnects.
+      driver.reopen(() => this.closing, spec.commandTimeout).catch(noop)
     }
-  }
-
-  /** Drops the stalled socket (waiting commands reject at once), then reconnects. */
-  private async reopen (): Promise<void> {
-    const { client } = this
-    if (client.reopen !== undefined) {
-      await client.reopen(() => this.closing)
-      return
-    }
-    await within(client.disconnect(), this.spec.commandTimeout).catch(noop)
-    if (!this.closing) await client.connect()
   }
 
   /**
@@ -303,11 +213,11 @@ export class Connection {
    * drops the socket. Never quit(): it hangs forever while the server is down.
    */
   async close (): Promise<void> {
-    const { client, spec } = this
+    const { driver, spec } = this
     this.closing = true
     clearInterval(this.watchdog)
     if (spec.closeClient) {
-      if (client.isReady) await within(client.ping(), spec.closeTimeout).catch(noop)
+      if (driver.isReady) await within(driver.ping(), spec.closeTimeout).catch(noop)
       await this.shutdown(spec.closeTimeout)
     }
     this.detach()
@@ -315,16 +225,19 @@ export class Connection {
 
   private async shutdown (ms: number): Promise<void> {
     this.closing = true
-    if (!this.client.isOpen) return
-    await within(this.client.disconnect(), ms).catch(noop)
+    await within(this.driver.close(), ms).catch(noop)
   }
 
   private detach (): void {
-    this.client.off('error', this.onError)
-    this.client.off('ready', this.onReady)
-    this.client.off('connect', this.onConnect)
-    // A late error from a socket being torn down must still find a listener;
-    // a client the user keeps is theirs to listen to.
-    if (this.spec.closeClient) this.client.on('error', noop)
+    const { driver } = this
+    // A late error from a socket being torn down must still find a listener
+    // (a client the user keeps is theirs to listen to). Added first: on 5+
+    // the client is an Object.create() wrapper whose listener table is
+    // replaced once its count drops to zero, and a listener added then would
+    // land on the wrapper, not on the client that emits.
+    if (this.spec.closeClient) driver.on('error', noop)
+    driver.off('error', this.onError)
+    driver.off('ready', this.onReady)
+    driver.off('connect', this.onConnect)
   }
 }

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import { clusterIsReady, pingCluster, type ClusterLike } from './cluster'
+import { driverOf } from './driver/build'
 
 /** One connection's health. */
 export interface RedisConnectionHealth {
@@ -28,18 +28,10 @@ export interface RedisHealthOptions {
   timeout?: number
 }
 
-interface Pingable { readonly isReady?: boolean, ping (): Promise<unknown> }
-
-/** A client, or a cluster seen as one (every master answering). */
-function pingable (client: object): Pingable {
-  if (typeof (client as Partial<Pingable>).ping === 'function') return client as Pingable
-  const cluster = client as ClusterLike
-  return { isReady: clusterIsReady(cluster), ping: async () => await pingCluster(cluster) }
-}
-
 async function check (connection: object, timeout: number): Promise<RedisConnectionHealth> {
-  const client = pingable(connection)
-  if (client.isReady === false) return { status: 'down', error: 'not connected' }
+  // Every connection of the registry has its driver: a cluster answers when every master does.
+  const client = driverOf(connection)!
+  if (!client.isReady) return { status: 'down', error: 'not connected' }
   const started = performance.now()
   let timer: NodeJS.Timeout | undefined
   const expired = new Promise<'timeout'>((resolve) => { timer = setTimeout(resolve, timeout, 'timeout') })

@@ -2,14 +2,16 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import { createClient, createCluster, type RedisClientType, type RedisDefaultModules, type RedisFunctions, type RedisModules, type RedisScripts } from 'redis'
 import { resolveBuilder } from './client-class'
-import { type ClientLike, Connection } from './connection'
+import { Connection } from './connection'
+import type { Builder } from './driver/build'
 import { FST_REDIS_CONFIG, FST_REDIS_DUPLICATE } from './errors'
 import { nameOf, resolveOptions, type FastifyNodeRedisOptions } from './options'
 
 /**
  * The type of a client the plugin builds: `RedisClient` for the default,
  * `RedisClient<typeof modules, typeof functions, typeof scripts>` when
- * `clientOptions` adds modules, functions or scripts.
+ * `clientOptions` adds modules, functions or scripts. It follows the
+ * installed node-redis major (RESP3 replies on 6).
  */
 export type RedisClient<
   M extends RedisModules = Record<string, never>,
@@ -70,9 +72,9 @@ const plugin: FastifyPluginAsync<FastifyNodeRedisOptions> = async function fasti
   const spec = resolveOptions(options, fallbackConfig)
   const log = fastify.log.child({ redis: name })
 
-  let build: ClientLike | ((options: object) => unknown) = spec.cluster === undefined ? createClient : createCluster as (options: object) => unknown
-  if (spec.client !== undefined) build = spec.client as ClientLike
-  else if (spec.clientClass !== undefined) build = await resolveBuilder(spec.clientClass, name, spec.cluster !== undefined)
+  const build: Builder = spec.clientClass === undefined
+    ? spec.cluster === undefined ? createClient : createCluster as Builder
+    : await resolveBuilder(spec.clientClass, name, spec.cluster !== undefined)
   const connection = new Connection(spec, build, log)
   await connection.start()
   registryOf(fastify)[name] = connection.exposed

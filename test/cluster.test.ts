@@ -4,7 +4,8 @@ import { startCluster } from './helpers/cluster'
 import { freePort } from './helpers/redis'
 import { appWithLogs, eventually, sleep, testApp } from './helpers/app'
 import { secret } from './helpers/secret-guard'
-import { killSwitch, slotOf } from '../lib/cluster'
+import { slotOf } from '../lib/driver/cluster'
+import { killSwitch } from '../lib/driver/kill-switch'
 
 declare module 'fastify-node-redis' {
   interface FastifyRedisConnections {

@@ -1,0 +1,100 @@
+import type { ConnectionSpec } from '../options'
+import { ClientDriver, type NodeRedisClient } from './client'
+import { ClusterDriver, isCluster } from './cluster'
+import type { Driver } from './driver'
+import { killSwitch, type KillSwitch } from './kill-switch'
+
+export type Strategy = (retries: number, cause: Error) => false | number
+/** What builds a client or a cluster from node-redis options. */
+export type Builder = (options: object) => unknown
+
+/** The socket options every client the plugin builds gets, above the user's own. */
+function socketOf (spec: ConnectionSpec, user: object | undefined, strategy: Strategy, kill: KillSwitch): Record<string, unknown> {
+  const socket: Record<string, unknown> = { connectTimeout: spec.connectTimeout, ...user, reconnectStrategy: strategy, signal: kill.signal }
+  if (spec.tls) Object.assign(socket, spec.tls, { tls: true })
+  return socket
+}
+
+/**
+ * Options that only some majors read, set for all (each major ignores what
+ * it does not know): v4's isolation pool gets a bound, or an isolated
+ * command waits forever for a pool connection that cannot connect (and the
+ * pool keeps creating them after close); on 5.6 and later, `commandTimeout`
+ * also bounds commands still queued (node-redis's `commandOptions.timeout`).
+ */
+function boundsOf (spec: ConnectionSpec, given: Record<string, any>): { isolationPoolOptions?: object, commandOptions?: object } {
+  if (spec.commandTimeout === 0) return {}
+  return {
+    isolationPoolOptions: { acquireTimeoutMillis: spec.commandTimeout, ...given.isolationPoolOptions },
+    commandOptions: { timeout: spec.commandTimeout, ...given.commandOptions }
+  }
+}
+
+function credentialsOf (spec: ConnectionSpec): Record<string, string> {
+  return {
+    ...(spec.username !== undefined && { username: spec.username }),
+    ...(spec.password !== undefined && { password: spec.password })
+  }
+}
+
+/** node-redis `createClient` options for a client the plugin builds itself. */
+function clientOptions (spec: ConnectionSpec, strategy: Strategy, kill: KillSwitch): object {
+  const { socket: user, ...rest } = spec.clientOptions as Record<string, any>
+  const socket = socketOf(spec, user, strategy, kill)
+  if (spec.socketPath !== undefined) {
+    socket.path = spec.socketPath
+  } else {
+    socket.host = spec.host
+    socket.port = spec.port
+  }
+  return { ...rest, ...boundsOf(spec, rest), socket, database: spec.db, ...credentialsOf(spec) }
+}
+
+/** node-redis `createCluster` options for a cluster the plugin builds itself. */
+function clusterOptions (spec: ConnectionSpec, strategy: Strategy, kill: KillSwitch): object {
+  const { defaults = {}, ...rest } = spec.cluster!.options as Record<string, any>
+  const { socket: user, ...defaultsRest } = defaults
+  return {
+    ...rest,
+    // A cluster passes its own command options (and 6's default timeout) to every node.
+    commandOptions: boundsOf(spec, rest).commandOptions ?? rest.commandOptions,
+    rootNodes: spec.cluster!.rootNodes.map(({ host, port }) => ({ socket: { host, port } })),
+    // Credentials, TLS and disableOfflineQueue must sit in `defaults`: the
+    // root nodes' own options reach the topology probe only.
+    defaults: {
+      disableOfflineQueue: true,
+      ...defaultsRest,
+      ...boundsOf(spec, defaultsRest),
+      socket: socketOf(spec, user, strategy, kill),
+      ...credentialsOf(spec)
+    }
+  }
+}
+
+const drivers = new WeakMap<object, Driver>()
+
+/** The driver of a client or cluster `fastify.redis` holds. */
+export function driverOf (exposed: object): Driver | undefined {
+  return drivers.get(exposed)
+}
+
+/**
+ * Builds the client (unless the user passed one) and adapts it, by what the
+ * object can do rather than by the installed major, so a `clientClass` or a
+ * `client` of any major works.
+ */
+export function createDriver (spec: ConnectionSpec, build: Builder, strategy: Strategy): { driver: Driver, exposed: object } {
+  let exposed: object
+  let kill: KillSwitch | undefined
+  if (spec.client !== undefined) {
+    exposed = spec.client as object
+  } else {
+    kill = killSwitch()
+    exposed = build(spec.cluster === undefined ? clientOptions(spec, strategy, kill) : clusterOptions(spec, strategy, kill)) as object
+  }
+  const driver = isCluster(exposed)
+    ? new ClusterDriver(exposed, kill)
+    : new ClientDriver(exposed as NodeRedisClient, kill, kill !== undefined && spec.clientOptions.disableOfflineQueue === true)
+  drivers.set(exposed, driver)
+  return { driver, exposed }
+}

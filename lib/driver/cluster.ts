@@ -1,0 +1,128 @@
+import { destroy, noop, type Closable, type Driver, type Emitter, type Event } from './driver'
+import type { KillSwitch } from './kill-switch'
+
+interface NodeClient extends Closable { readonly isReady: boolean, ping (): Promise<unknown>, connect (): Promise<unknown> }
+interface Node { client?: NodeClient | Promise<NodeClient> }
+interface Shard { master: Node }
+
+/** The part of a node-redis cluster (any major) the driver relies on. */
+export interface NodeRedisCluster extends Closable, Emitter {
+  readonly masters: Node[]
+  /** The shard of each of the 16384 slots. */
+  readonly slots: Shard[]
+  connect (): Promise<unknown>
+  nodeClient (node: Node): NodeClient | Promise<NodeClient>
+  sendCommand (firstKey: string | undefined, isReadonly: boolean | undefined, args: string[]): Promise<unknown>
+}
+
+/** Whether a built object is a cluster: only a cluster hands out node clients. */
+export function isCluster (built: object): built is NodeRedisCluster {
+  return typeof (built as Partial<NodeRedisCluster>).nodeClient === 'function'
+}
+
+function isClient (client: Node['client']): client is NodeClient {
+  return client !== undefined && !(client instanceof Promise)
+}
+
+// CRC16-CCITT (XMODEM), the hash of Redis Cluster's key slots.
+const CRC_TABLE = new Uint16Array(256).map((_, i) => {
+  let crc = i << 8
+  for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? (crc << 1) ^ 0x1021 : crc << 1
+  return crc & 0xffff
+})
+
+/** The slot of a key without hash tags (the keys the plugin makes have none). */
+export function slotOf (key: string): number {
+  let crc = 0
+  for (const byte of Buffer.from(key)) crc = ((crc << 8) & 0xffff) ^ CRC_TABLE[((crc >> 8) ^ byte) & 0xff]
+  return crc % 16384
+}
+
+/**
+ * Adapts a node-redis cluster to the connection lifecycle. node-redis 4 and
+ * 5 rediscover the topology only on a MOVED or ASK answer (6 also after
+ * failed reconnects, but later than the bound the plugin promises), so
+ * after a master dies and its replica is promoted, the dead master's slots
+ * would fail for long: while a master is not ready, `maintain()` asks a live
+ * master for a key of the dead one's slots, whose MOVED makes node-redis
+ * rediscover.
+ */
+export class ClusterDriver implements Driver {
+  /** The node clients whose PING is outstanding, for reopen(). */
+  private readonly probes = new Set<NodeClient>()
+
+  constructor (readonly cluster: NodeRedisCluster, private readonly kill: KillSwitch | undefined) {}
+
+  get isOpen (): boolean { return this.cluster.isOpen }
+  /** Every node client the cluster has is ready (nodes it has not opened yet count as fine). */
+  get isReady (): boolean {
+    return this.cluster.isOpen && this.cluster.masters.every((m) => !isClient(m.client) || m.client.isReady)
+  }
+
+  async connect (): Promise<unknown> { return await this.cluster.connect() }
+  describe (): string { return ` (${this.cluster.masters.length} masters)` }
+
+  // Node errors reach the cluster's "error" on v4 and its "node-error" on 5+.
+  on (event: Event, listener: (...args: any[]) => void): void {
+    this.cluster.on(event, listener)
+    if (event === 'error') this.cluster.on('node-error', listener)
+  }
+
+  off (event: Event, listener: (...args: any[]) => void): void {
+    this.cluster.off(event, listener)
+    if (event === 'error') this.cluster.off('node-error', listener)
+  }
+
+  /** PING every master; each node's probe is remembered for reopen(). */
+  async ping (): Promise<unknown> {
+    return await Promise.all(this.cluster.masters.map(async (m) => {
+      const client = await this.cluster.nodeClient(m)
+      this.probes.add(client)
+      try {
+        return await client.ping()
+      } finally {
+        this.probes.delete(client)
+      }
+    }))
+  }
+
+  async close (): Promise<void> {
+    this.kill?.abort()
+    await destroy(this.cluster)
+  }
+
+  /** Drops and reopens the node connections whose PING went unanswered. */
+  async reopen (closing: () => boolean): Promise<void> {
+    const stalled = [...this.probes]
+    this.probes.clear()
+    await Promise.all(stalled.map(async (client) => {
+      await destroy(client)
+      if (!closing()) await client.connect()
+    }))
+  }
+
+  maintain (): void {
+    const shards = [...new Set(this.cluster.slots)].filter((s) => s !== undefined && isClient(s.master.client))
+    const down = shards.find((s) => !(s.master.client as NodeClient).isReady)
+    const live = shards.find((s) => (s.master.client as NodeClient).isReady)
+    if (down === undefined || live === undefined) return
+    const key = this.keyIn(live)
+    const other = this.keyIn(down)
+    /* c8 ignore next -- see keyIn */
+    if (key === undefined || other === undefined) return
+    // At most one such command per tick; node-redis runs one rediscovery at a time.
+    this.cluster.sendCommand(key, false, ['EXISTS', other]).catch(noop)
+  }
+
+  /** A key whose slot the cluster maps to this shard. */
+  private keyIn (shard: Shard): string | undefined {
+    // A shard owning a single slot is found within about 16384 tries on average.
+    for (let i = 0; i < 200_000; i++) {
+      const key = `fastify-node-redis:refresh:${i}`
+      if (this.cluster.slots[slotOf(key)] === shard) return key
+    }
+    /* c8 ignore start -- a shard of the slot map owns at least one slot */
+    return undefined
+  }
+  /* c8 ignore stop */
+}

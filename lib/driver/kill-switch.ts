@@ -1,0 +1,38 @@
+/**
+ * A socket's AbortSignal that only this plugin fires. Every socket the
+ * plugin's clients open gets it, so that close can tear down a socket that is
+ * still connecting (a reconnect that started a moment before close, or a
+ * handshake with a paused server), which node-redis's own teardown cannot
+ * reach: it does not hold the socket until it has connected. A real
+ * AbortController cannot be used: node-redis keeps opening sockets after an
+ * abort, and on Node 20 a socket created with an already-aborted signal
+ * still connects.
+ */
+export interface KillSwitch {
+  readonly signal: object
+  abort (): void
+}
+
+export function killSwitch (): KillSwitch {
+  const listeners = new Set<() => void>()
+  const signal = {
+    aborted: false,
+    reason: undefined,
+    onabort: null,
+    addEventListener (_type: string, listener: () => void) {
+      if (signal.aborted) listener()
+      else listeners.add(listener)
+    },
+    removeEventListener (_type: string, listener: () => void) { listeners.delete(listener) },
+    dispatchEvent () { return false },
+    throwIfAborted () {}
+  }
+  return {
+    signal,
+    abort () {
+      signal.aborted = true
+      for (const listener of listeners) listener()
+      listeners.clear()
+    }
+  }
+}
