@@ -28,9 +28,10 @@ interface Opened { close (): Promise<void>, check (): void }
 
 async function open (kind: Kind, n: number, url: string): Promise<Opened> {
   if (kind === 'hand') {
-    const clients: Array<ReturnType<typeof createClient>> = []
+    const connect = () => createClient({ url })
+    const clients: Array<ReturnType<typeof connect>> = []
     for (let i = 0; i < n; i++) {
-      const client = createClient({ url })
+      const client = connect()
       client.on('error', () => {})
       await client.connect()
       await client.ping()

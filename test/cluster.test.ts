@@ -100,7 +100,7 @@ test('a master dies: its slots fail fast, the replica takes over, every slot is 
     prefix: 'SHARED',
     clusterNodes: cluster.rootUrls,
     commandTimeout: 1000,
-    clusterOptions: { defaults: { socket: { keepAlive: 1000 } } }
+    clusterOptions: { defaults: { socket: { noDelay: false } } }
   })
   const redis = app.redis.shared
   const keys = Array.from({ length: 30 }, (_, i) => `k:${i}`)

@@ -109,7 +109,7 @@ test('clientOptions pass through to node-redis', async (t) => {
   const server = await startRedis(t)
   const app = testApp()
   t.teardown(() => app.close())
-  await app.register(fastifyRedis, { port: server.port, clientOptions: { name: 'my-app', socket: { keepAlive: 1000 } } })
+  await app.register(fastifyRedis, { port: server.port, clientOptions: { name: 'my-app', socket: { noDelay: false } } })
   t.equal((await info(app.redis.redis)).name, 'my-app')
 })
 

@@ -1,6 +1,6 @@
 import { test } from 'tap'
 import underPressure from '@fastify/under-pressure'
-import fastifyRedis, { redisHealth } from 'fastify-node-redis'
+import fastifyRedis, { redisHealth, type FastifyNodeRedisOptions } from 'fastify-node-redis'
 import { startRedis } from './helpers/redis'
 import { appWithLogs, eventually, sleep, testApp } from './helpers/app'
 import { secret } from './helpers/secret-guard'
@@ -149,7 +149,7 @@ test('CLIENT KILL of every connection, the isolation pool\'s included: they reco
   const server = await startRedis(t)
   const { app } = appWithLogs(t, 'warn')
   // Not a literal: 5 and 6 have no isolationPoolOptions, and this file compiles against them too.
-  const clientOptions = { isolationPoolOptions: { min: 2, max: 2 } }
+  const clientOptions = { isolationPoolOptions: { min: 2, max: 2 } } as FastifyNodeRedisOptions['clientOptions']
   await app.register(fastifyRedis, { port: server.port, clientOptions })
   const client = app.redis.redis
   t.equal(await isolated(client, async (c) => await c.set('i', '1')), 'OK')

@@ -4,6 +4,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createClient } from 'redis'
+import { RESP2, type PlainClient } from './major'
 import { launchRedisServer, makeCerts, type Certs } from './redis'
 import { checkText, secret } from './secret-guard'
 
@@ -227,7 +228,7 @@ export async function startCluster (t: Teardown, options: RedisClusterOptions = 
   const children = new Map<number, ChildProcess>()
   const killed = new Set<number>()
   const paused = new Set<number>()
-  const admins = new Map<number, ReturnType<typeof createClient>>()
+  const admins = new Map<number, PlainClient>()
   let stopped = false
 
   const argsFor = (port: number): string[] => [
@@ -279,7 +280,7 @@ export async function startCluster (t: Teardown, options: RedisClusterOptions = 
     }
   }))
 
-  const adminClient = async (port: number): Promise<ReturnType<typeof createClient>> => {
+  const adminClient = async (port: number): Promise<PlainClient> => {
     const existing = admins.get(port)
     if (existing?.isReady) return existing
     if (existing?.isOpen) await existing.disconnect().catch(() => {})
@@ -288,6 +289,7 @@ export async function startCluster (t: Teardown, options: RedisClusterOptions = 
         ? { host: '127.0.0.1', port, tls: true, ca: certs.caPem, reconnectStrategy: false, connectTimeout: 2000 }
         : { host: '127.0.0.1', port, reconnectStrategy: false, connectTimeout: 2000 },
       ...(password && { password }),
+      ...RESP2,
       name: 'test-admin',
       disableClientInfo: true
     })

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { createClient } from 'redis'
 import { dirname, join } from 'node:path'
 
 /** The node-redis major the suite runs against (`bash .ci/with redis 6 npm test` for another). */
@@ -16,3 +17,11 @@ export function since5 (what: string): false | string {
 export async function isolated<T> (client: unknown, fn: (isolated: any) => Promise<T>): Promise<T> {
   return await (client as { executeIsolated: (fn: (isolated: any) => Promise<T>) => Promise<T> }).executeIsolated(fn)
 }
+
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- only its type is used
+const plain = () => createClient()
+/** What `createClient(options)` gives on the installed major (on 5+, `ReturnType<typeof createClient>` is a wider type). */
+export type PlainClient = ReturnType<typeof plain>
+
+/** Client options for RESP2 replies on every major (6 defaults to RESP3; 4 has no such option and ignores it). */
+export const RESP2: object = { RESP: 2 }

@@ -4,6 +4,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createClient } from 'redis'
+import { RESP2, type PlainClient } from './major'
 import { checkText, secret } from './secret-guard'
 
 /** What a test may ask of the redis-server it starts. */
@@ -210,14 +211,15 @@ export async function startRedis (t: Teardown, options: RedisServerOptions = {})
     }
   }
 
-  let admin: ReturnType<typeof createClient> | undefined
-  const adminClient = async (): Promise<ReturnType<typeof createClient>> => {
+  let admin: PlainClient | undefined
+  const adminClient = async (): Promise<PlainClient> => {
     if (admin?.isReady) return admin
     const c = createClient({
       socket: certs
         ? { host: '127.0.0.1', port, tls: true, ca: certs.caPem, ...certs.client, reconnectStrategy: false }
         : { host: '127.0.0.1', port, reconnectStrategy: false },
       ...(options.password && { password: options.password }),
+      ...RESP2,
       name: 'test-admin'
     })
     c.on('error', () => {})
