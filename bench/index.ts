@@ -18,10 +18,10 @@
 //
 // Startup, close and memory are sampled in fresh processes (startup.ts),
 // allocation per `this.redis.<name>` read in another (alloc.ts); see there.
-import { fork, type ChildProcess } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { fork, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, totalmem } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { createHistogram } from 'node:perf_hooks'
 import autocannon from 'autocannon'
 import { createClient } from 'redis'
@@ -468,13 +468,35 @@ function reportAlloc (samples: AllocSample[]): Verdict[] {
 
 // ---------------------------------------------------------------- main
 
+/** The installed node-redis version. */
+function nodeRedisVersion (): string {
+  return (JSON.parse(readFileSync(join(dirname(require.resolve('redis')), '..', 'package.json'), 'utf8')) as { version: string }).version
+}
+
+/**
+ * `BENCH_REDIS=6 npm run bench` runs the whole benchmark against another
+ * node-redis major, in a copy of the checkout (.ci/with redis 6).
+ */
+function otherMajor (): number | undefined {
+  const wanted = process.env.BENCH_REDIS
+  if (wanted === undefined || wanted === '' || wanted === nodeRedisVersion().split('.')[0]) return undefined
+  if (!/^[4-9]$/.test(wanted)) throw new Error(`BENCH_REDIS must be a node-redis major (4, 5 or 6), got ${JSON.stringify(wanted)}`)
+  const run = spawnSync('bash', [join(__dirname, '..', '.ci', 'with'), 'redis', wanted, 'npm', 'run', 'bench'], { stdio: 'inherit' })
+  return run.status ?? 1
+}
+
 async function main (): Promise<void> {
+  const delegated = otherMajor()
+  if (delegated !== undefined) {
+    process.exitCode = delegated
+    return
+  }
   const started = Date.now()
   redis = await startRedisServer()
   const cpu = cpus()
   console.log('fastify-node-redis benchmark' + (quick ? ' (quick mode)' : ''))
   console.log(`machine: ${cpu.length} CPUs (${cpu[0]?.model.trim() ?? 'unknown'}), ${Math.round(totalmem() / 2 ** 30)} GiB, ` +
-    `Node ${process.version}, redis-server ${redis.version} on 127.0.0.1:${redis.port}`)
+    `Node ${process.version}, node-redis ${nodeRedisVersion()}, redis-server ${redis.version} on 127.0.0.1:${redis.port}`)
   const load = loadavg()[0]
   console.log(`load average before the run: ${load.toFixed(2)}` +
     (load > 0.5 ? ': other processes are busy, absolute numbers will be low and noisy (the per-round ratios suffer less)' : ''))

@@ -20,6 +20,8 @@ const CLIENT_CERTIFICATE_REFUSED = new Set([
   'EPIPE',
   'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
   'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE',
+  // OpenSSL 3.5 (Node 22.20+, 24) says "ssl/tls alert handshake failure".
+  'ERR_SSL_SSL/TLS_ALERT_HANDSHAKE_FAILURE',
   'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA',
   'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE',
   'ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN'
@@ -54,6 +56,12 @@ export class Connection {
   private state: 'new' | 'ready' | 'down' = 'new'
   private downSince = 0
   private lastError: Error | undefined
+  /**
+   * The last TLS alert: node-redis 5 reports one that arrives after the
+   * handshake (a refused client certificate, TLS 1.3) as "Socket closed
+   * unexpectedly", emitted after the alert itself.
+   */
+  private alert: Error | undefined
   private watchdog: NodeJS.Timeout | undefined
   /** When the outstanding watchdog PING was sent; 0 when none is. */
   private probeSince = 0
@@ -89,6 +97,7 @@ export class Connection {
 
   private readonly onError = (err: Error): void => {
     this.lastError = err
+    if (/^ERR_SSL_/.test(String((err as { code?: unknown }).code))) this.alert = err
     if (this.closing || this.starting) return
     if (this.state === 'down') {
       this.log.debug({ err }, `redis connection "${this.spec.name}" still down: ${err.message}`)
@@ -142,9 +151,9 @@ export class Connection {
       // Read the last error before teardown adds its own.
       const last = this.lastError
       const timedOut = err instanceof TimeoutError
-      const cause = timedOut && last ? last : err as Error
+      const cause = timedOut && last ? last : this.alert ?? err as Error
       // A cluster's "All the root nodes are unavailable" hides why: add the last node error.
-      const detail = last !== undefined && (timedOut || last.message !== cause.message) ? `; last error: ${last.message}` : ''
+      const detail = last !== undefined && cause !== this.alert && (timedOut || last.message !== cause.message) ? `; last error: ${last.message}` : ''
       // TLS to a port that does not serve it: the server waits for a newline that never comes.
       const handshake = spec.tls !== false && spec.cluster === undefined && !this.connected
         ? '; the TLS handshake never completed: is the server at this address serving TLS?'
