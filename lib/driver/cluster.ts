@@ -110,8 +110,10 @@ export class ClusterDriver implements Driver {
     const other = this.keyIn(down)
     /* c8 ignore next -- see keyIn */
     if (key === undefined || other === undefined) return
-    // At most one such command per tick; node-redis runs one rediscovery at a time.
-    this.cluster.sendCommand(key, false, ['EXISTS', other]).catch(noop)
+    // At most one such command per tick; node-redis runs one rediscovery at a
+    // time. A single-key command: node-redis 6 routes multi-key ones (EXISTS)
+    // by their keys, straight to the dead master, instead of by `key`.
+    this.cluster.sendCommand(key, true, ['TYPE', other]).catch(noop)
   }
 
   /** A key whose slot the cluster maps to this shard. */
