@@ -67,8 +67,8 @@ const plugin: FastifyPluginAsync<FastifyNodeRedisOptions> = async function fasti
     throw new FST_REDIS_DUPLICATE(`connection "${name}" is already registered in this context or a parent; give this one another prefix`)
   }
   const fallbackConfig = (fastify as unknown as { config?: unknown }).config
-  const spec = resolveOptions(options, fallbackConfig)
   const log = fastify.log.child({ redis: name })
+  const spec = resolveOptions(options, fallbackConfig, (message) => log.warn(`fastify-node-redis: ${message}`))
 
   let build: ClientLike | ((options: object) => unknown) = spec.cluster === undefined ? createClient : createCluster as (options: object) => unknown
   if (spec.client !== undefined) build = spec.client as ClientLike

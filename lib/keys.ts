@@ -91,17 +91,17 @@ const HINTS: Readonly<Record<string, string>> = {
   cluster: 'is not an option: a connection becomes a cluster client when clusterNodes (config key PREFIX_CLUSTER_NODES) is set'
 }
 
-/** Levenshtein distance, for "did you mean". */
+/** Edit distance with transpositions (optimal string alignment), for "did you mean". */
 function distance (a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, i) => i)
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => i === 0 ? j : j === 0 ? i : 0))
   for (let i = 1; i <= a.length; i++) {
-    const next = [i]
     for (let j = 1; j <= b.length; j++) {
-      next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1)
     }
-    row = next
   }
-  return row[b.length]
+  return d[a.length][b.length]
 }
 
 /** The closest of `candidates` to `word`, if it is close enough to be a slip. */
@@ -116,7 +116,8 @@ function nearest (word: string, candidates: Iterable<string>): string | undefine
       bestDistance = d
     }
   }
-  return bestDistance <= Math.min(2, Math.floor(word.length / 3)) ? best : undefined
+  // One slip in a short name, up to three in a long one.
+  return bestDistance <= Math.max(1, Math.min(3, Math.floor(word.length / 4))) ? best : undefined
 }
 
 /**

@@ -2,8 +2,10 @@ import type { ConnectionOptions as TlsOptions } from 'node:tls'
 import type { RedisClientOptions } from 'redis'
 import { FST_REDIS_CLIENT_CLASS, FST_REDIS_CONFIG, show } from './errors'
 import type { ClientBuilder, ConnectionSpec, FastifyNodeRedisOptions } from './options'
+import { unknownOptions, unreadConfigKeys } from './keys'
 import { clusterOf, clusterOptionsOf } from './resolve-cluster'
 import { describe, isPlainObject, RESERVED_CLIENT_OPTIONS, RESERVED_SOCKET_OPTIONS, Source } from './source'
+import { redactUrl } from './url'
 
 export const DEFAULT_PREFIX = 'REDIS'
 export const DEFAULT_TIMEOUT = 5000
@@ -78,12 +80,20 @@ export function nameOf (options: unknown): string {
 
 /**
  * Turns options plus config keys into one frozen description of the
- * connection. Pure: touches no network and never mutates its input.
+ * connection. Pure: touches no network and never mutates its input; `warn`
+ * receives one line per config key that looks meant for this connection but
+ * is not read.
  */
-export function resolveOptions (options: FastifyNodeRedisOptions = {}, fallbackConfig?: unknown): ConnectionSpec {
+export function resolveOptions (options: FastifyNodeRedisOptions = {}, fallbackConfig?: unknown, warn?: (message: string) => void): ConnectionSpec {
   const name = nameOf(options)
-  const source = new Source(name, options.prefix ?? DEFAULT_PREFIX, options, configOf(options, fallbackConfig, name))
+  const unknown = unknownOptions(options)
+  if (unknown.length > 0) throw new FST_REDIS_CONFIG(`connection "${name}": ${unknown.join('; ')}`)
+  const config = configOf(options, fallbackConfig, name)
+  const source = new Source(name, options.prefix ?? DEFAULT_PREFIX, options, config)
   const prefix = source.keyPrefix
+  if (config !== undefined && warn !== undefined) {
+    for (const line of unreadConfigKeys(prefix, config)) warn(`connection "${name}": ${line}`)
+  }
 
   const connectTimeout = source.integer('connectTimeout', 1, MAX_TIMER) ?? DEFAULT_TIMEOUT
   const closeTimeout = source.integer('closeTimeout', 1, MAX_TIMER) ?? DEFAULT_TIMEOUT
@@ -120,6 +130,9 @@ export function resolveOptions (options: FastifyNodeRedisOptions = {}, fallbackC
   if (options.closeClient !== undefined) source.fail('option "closeClient"', 'only applies together with option "client"')
 
   let host = source.string('host')
+  if (host?.includes('://')) {
+    source.fail(source.get('host')!.where, `looks like a URL (${show(redactUrl(host))}), not a host name: put a redis://, rediss:// or unix:// URL in option "url" (config key ${source.key('url')}) and a socket path in option "unixSocketPath" (config key ${source.key('unixSocketPath')})`)
+  }
   let port = source.integer('port', 1, 65535)
   let db = source.integer('db', 0, Number.MAX_SAFE_INTEGER) ?? 0
   let username = source.string('username')
