@@ -11,6 +11,7 @@ const SECRET: ReadonlySet<Keyed> = new Set(['password'])
 // Options that say where to connect: they may not also arrive through clientOptions.
 export const RESERVED_CLIENT_OPTIONS = ['url', 'database', 'username', 'password'] as const
 export const RESERVED_SOCKET_OPTIONS = ['host', 'port', 'path', 'tls'] as const
+export const BOOLEANS = 'true or false (in config also "true"/"false", "1"/"0" or "yes"/"no", in any case, or the numbers 1/0)'
 
 export function isPlainObject (value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -18,7 +19,7 @@ export function isPlainObject (value: unknown): value is Record<string, unknown>
 
 /** Reads one field: the explicit option wins over the config key. */
 export class Source {
-  /** The prefix of the config keys. */
+  /** The prefix of the config keys: always upper-case. */
   readonly keyPrefix: string
 
   constructor (
@@ -27,7 +28,7 @@ export class Source {
     readonly options: FastifyNodeRedisOptions,
     readonly config: Record<string, unknown> | undefined
   ) {
-    this.keyPrefix = prefix
+    this.keyPrefix = prefix.toUpperCase()
   }
 
   key (option: Keyed): string {
@@ -76,9 +77,9 @@ export class Source {
     if (found === undefined) return undefined
     const { value } = found
     if (typeof value === 'boolean') return value
-    if (typeof value === 'string' && /^(true|1|yes)$/i.test(value)) return true
-    if (typeof value === 'string' && /^(false|0|no)$/i.test(value)) return false
-    return this.bad(option, found, 'a boolean ("true" or "false" in config)')
+    if (value === 1 || (typeof value === 'string' && /^(true|1|yes)$/i.test(value))) return true
+    if (value === 0 || (typeof value === 'string' && /^(false|0|no)$/i.test(value))) return false
+    return this.bad(option, found, `a boolean: ${BOOLEANS}`)
   }
 
   url (url: string, where: string): ParsedUrl {
