@@ -6,12 +6,28 @@ export type ClientBuilder =
   | ((options: RedisClientOptions<any, any, any>) => unknown)
   | (new (options: RedisClientOptions<any, any, any>) => unknown)
 
-/** Options accepted by `fastify.register(fastifyRedis, options)`. */
+/** A number, or a string holding one (as environment variables do): `6379` or `'6379'`. */
+export type NumberLike = number | `${number}`
+
+type BooleanWord = 'true' | 'false' | 'yes' | 'no'
+/**
+ * What a boolean option accepts: `true` / `false`, the numbers `1` / `0`, and
+ * the strings `'true'` / `'false'`, `'1'` / `'0'`, `'yes'` / `'no'` (any case
+ * at runtime; these spellings in the types).
+ */
+export type BooleanLike = boolean | 0 | 1 | '0' | '1' | BooleanWord | Uppercase<BooleanWord> | Capitalize<BooleanWord>
+
+/**
+ * Options accepted by `fastify.register(fastifyRedis, options)`. Any other
+ * top-level name is refused with `FST_REDIS_CONFIG` (Fastify's own register
+ * options `logLevel` and `logSerializers` excepted).
+ */
 export interface FastifyNodeRedisOptions {
   /**
    * Names the connection and selects its config keys: prefix `CACHE` reads
-   * `CACHE_URL`, `CACHE_HOST`… and decorates `fastify.redis.cache`.
-   * Must match `/^[A-Za-z][A-Za-z0-9_]*$/`.
+   * `CACHE_URL`, `CACHE_HOST`… and decorates `fastify.redis.cache`. Config
+   * keys always use the upper-cased prefix (`cache` reads `CACHE_URL` too);
+   * the name is the lower-cased prefix. Must match `/^[A-Za-z][A-Za-z0-9_]*$/`.
    * @default 'REDIS'
    */
   prefix?: string
@@ -24,6 +40,7 @@ export interface FastifyNodeRedisOptions {
   url?: string
   /**
    * Host name or IP address; a value starting with `/` is a unix socket path.
+   * A URL here (`redis://…`, anything with `://`) is refused: use `url`.
    * Config key: `PREFIX_HOST`.
    * @default 'localhost'
    */
@@ -32,13 +49,13 @@ export interface FastifyNodeRedisOptions {
    * TCP port, 1–65535 (numeric strings are accepted). Config key: `PREFIX_PORT`.
    * @default 6379
    */
-  port?: number | string
+  port?: NumberLike
   /**
    * Database number, an integer ≥ 0 (numeric strings are accepted).
    * Config key: `PREFIX_DB`.
    * @default 0
    */
-  db?: number | string
+  db?: NumberLike
   /** ACL user name. Config key: `PREFIX_USERNAME`. */
   username?: string
   /**
@@ -57,14 +74,14 @@ export interface FastifyNodeRedisOptions {
    * Config key: `PREFIX_TLS`.
    * @default false
    */
-  tls?: boolean | TlsOptions
+  tls?: BooleanLike | TlsOptions
   /**
    * Milliseconds startup may take to reach *ready* (a PING answered); past it
    * registration fails with `FST_REDIS_CONNECT`. Keep it below Fastify's
    * `pluginTimeout` (10 s by default). Config key: `PREFIX_CONNECT_TIMEOUT`.
    * @default 5000
    */
-  connectTimeout?: number | string
+  connectTimeout?: NumberLike
   /**
    * Milliseconds a connection may leave a command unanswered while its
    * socket stays open (a paused or hung server) before the plugin drops and
@@ -74,14 +91,14 @@ export interface FastifyNodeRedisOptions {
    * Config key: `PREFIX_COMMAND_TIMEOUT`.
    * @default 5000
    */
-  commandTimeout?: number | string
+  commandTimeout?: NumberLike
   /**
    * Milliseconds `onClose` waits for pending commands to be answered before
    * it drops the connection anyway (Redis down or paused).
    * Config key: `PREFIX_CLOSE_TIMEOUT`.
    * @default 5000
    */
-  closeTimeout?: number | string
+  closeTimeout?: NumberLike
   /**
    * What builds the client: a function (called with node-redis options), a
    * class (constructed with them), or a module path `specifier#export`
@@ -131,7 +148,7 @@ export interface FastifyNodeRedisOptions {
    * Config key: `PREFIX_LAZY_CONNECT`.
    * @default false
    */
-  lazyConnect?: boolean | string
+  lazyConnect?: BooleanLike
   /**
    * Where `PREFIX_*` keys are read. Defaults to `fastify.config` when it is
    * decorated (by `@fastify/env`); `process.env` is never read implicitly.
