@@ -87,10 +87,12 @@ const fastifyRedis = fp(plugin, {
 
 export default fastifyRedis
 export { fastifyRedis }
-export type { FastifyNodeRedisOptions, ClientBuilder } from './options'
-export type { RedisCluster } from './cluster'
-export { redisEnvSchema, type RedisEnvConfig, type RedisEnvSchema } from './env-schema'
-export { redisHealth, type RedisHealth, type RedisHealthOptions, type RedisConnectionHealth } from './health'
+// Types re-exported without `type`: dist/index.d.ts (scripts/build-types.js)
+// aliases every export with `export import`, which refuses type-only ones.
+export { FastifyNodeRedisOptions, ClientBuilder, NumberLike, BooleanLike } from './options'
+export { RedisCluster } from './cluster'
+export { redisEnvSchema, RedisEnvConfig, RedisEnvSchema } from './env-schema'
+export { redisHealth, RedisHealth, RedisHealthOptions, RedisConnectionHealth } from './health'
 export { errorCodes, FST_REDIS_CONFIG, FST_REDIS_DUPLICATE, FST_REDIS_CLIENT_CLASS, FST_REDIS_CONNECT } from './errors'
 
 // CommonJS: `require('fastify-node-redis')` is the plugin itself, with the named
