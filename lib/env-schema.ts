@@ -53,7 +53,7 @@ export function redisEnvSchema<P extends string = 'REDIS'> (...prefixes: P[]): R
     if (typeof prefix !== 'string' || !PREFIX.test(prefix)) {
       throw new FST_REDIS_CONFIG(`redisEnvSchema(): prefix must match /^[A-Za-z][A-Za-z0-9_]*$/, got ${show(prefix)}`)
     }
-    for (const suffix of Object.keys(PROPERTY) as Suffix[]) {
+    for (const suffix of Object.values(CONFIG_KEYS)) {
       properties[`${prefix.toUpperCase()}_${suffix}`] = { ...PROPERTY[suffix] }
     }
   }

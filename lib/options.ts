@@ -184,5 +184,6 @@ export interface ConnectionSpec {
   readonly closeClient: boolean
 }
 
-export { CONFIG_KEYS, OPTIONS } from './keys'
-export { DEFAULT_PREFIX, DEFAULT_TIMEOUT, nameOf, resolveOptions } from './resolve'
+// Resolution lives in ./resolve, the option table in ./keys; these stay importable from here.
+export { CONFIG_KEYS } from './keys'
+export { nameOf, resolveOptions } from './resolve'
