@@ -43,6 +43,8 @@ export const CONFIG_KEYS = Object.freeze(Object.fromEntries(
  * (fastify/lib/plugin-override.js): `prefix` (a route prefix for an
  * encapsulated plugin; this plugin is not encapsulated, so `prefix` is free to
  * be its own option), `logLevel` and `logSerializers`. They are not unknown.
+ * avvio also reads `name`, but only to name a plugin without fastify-plugin
+ * metadata; this one has it, so `name` would do nothing and gets a hint.
  */
 const REGISTER_OPTIONS: ReadonlySet<string> = new Set(['logLevel', 'logSerializers'])
 
