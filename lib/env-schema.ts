@@ -24,19 +24,25 @@ type Suffix = keyof typeof PROPERTY
 type Value<S extends Suffix> = (typeof PROPERTY)[S]['type'] extends 'integer' ? number
   : (typeof PROPERTY)[S]['type'] extends 'boolean' ? boolean : string
 
-/** The typed config object `@fastify/env` produces for these prefixes. */
+/**
+ * The typed config object `@fastify/env` produces for these prefixes. Keys
+ * use the upper-cased prefix: `RedisEnvConfig<'cache'>` has `CACHE_URL`.
+ */
 export type RedisEnvConfig<P extends string = 'REDIS'> = {
-  [K in `${P}_${Suffix}`]?: K extends `${P}_${infer S extends Suffix}` ? Value<S> : never
+  [K in `${Uppercase<P>}_${Suffix}`]?: K extends `${Uppercase<P>}_${infer S extends Suffix}` ? Value<S> : never
 }
 
+/** The schema `redisEnvSchema(...prefixes)` returns; keys use the upper-cased prefixes. */
 export interface RedisEnvSchema<P extends string> {
   type: 'object'
-  properties: { [K in `${P}_${Suffix}`]: { type: string, minLength?: number, minimum?: number, maximum?: number } }
+  properties: { [K in `${Uppercase<P>}_${Suffix}`]: { type: string, minLength?: number, minimum?: number, maximum?: number } }
 }
 
 /**
  * JSON schema of every `PREFIX_*` key, for `@fastify/env` / `env-schema`: use
- * it as the schema, or spread its `properties` into a larger one. No key is
+ * it as the schema, or spread its `properties` into a larger one. The keys
+ * use the upper-cased prefix, as the plugin reads them: `redisEnvSchema('cache')`
+ * describes `CACHE_URL`, `CACHE_HOST`… No key is
  * required and none has a default, so the plugin's own defaults and the
  * precedence of explicit options still apply.
  */
@@ -47,8 +53,8 @@ export function redisEnvSchema<P extends string = 'REDIS'> (...prefixes: P[]): R
     if (typeof prefix !== 'string' || !PREFIX.test(prefix)) {
       throw new FST_REDIS_CONFIG(`redisEnvSchema(): prefix must match /^[A-Za-z][A-Za-z0-9_]*$/, got ${show(prefix)}`)
     }
-    for (const suffix of Object.keys(PROPERTY) as Suffix[]) {
-      properties[`${prefix}_${suffix}`] = { ...PROPERTY[suffix] }
+    for (const suffix of Object.values(CONFIG_KEYS)) {
+      properties[`${prefix.toUpperCase()}_${suffix}`] = { ...PROPERTY[suffix] }
     }
   }
   return { type: 'object', properties } as RedisEnvSchema<P>

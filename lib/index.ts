@@ -69,8 +69,8 @@ const plugin: FastifyPluginAsync<FastifyNodeRedisOptions> = async function fasti
     throw new FST_REDIS_DUPLICATE(`connection "${name}" is already registered in this context or a parent; give this one another prefix`)
   }
   const fallbackConfig = (fastify as unknown as { config?: unknown }).config
-  const spec = resolveOptions(options, fallbackConfig)
   const log = fastify.log.child({ redis: name })
+  const spec = resolveOptions(options, fallbackConfig, (message) => log.warn(`fastify-node-redis: ${message}`))
 
   const build: Builder = spec.clientClass === undefined
     ? spec.cluster === undefined ? createClient : createCluster as Builder
@@ -89,10 +89,12 @@ const fastifyRedis = fp(plugin, {
 
 export default fastifyRedis
 export { fastifyRedis }
-export type { FastifyNodeRedisOptions, ClientBuilder } from './options'
-export type { RedisCluster } from './cluster'
-export { redisEnvSchema, type RedisEnvConfig, type RedisEnvSchema } from './env-schema'
-export { redisHealth, type RedisHealth, type RedisHealthOptions, type RedisConnectionHealth } from './health'
+// Types re-exported without `type`: dist/index.d.ts (scripts/build-types.js)
+// aliases every export with `export import`, which refuses type-only ones.
+export { FastifyNodeRedisOptions, ClientBuilder, NumberLike, BooleanLike } from './options'
+export { RedisCluster } from './cluster'
+export { redisEnvSchema, RedisEnvConfig, RedisEnvSchema } from './env-schema'
+export { redisHealth, RedisHealth, RedisHealthOptions, RedisConnectionHealth } from './health'
 export { errorCodes, FST_REDIS_CONFIG, FST_REDIS_DUPLICATE, FST_REDIS_CLIENT_CLASS, FST_REDIS_CONNECT } from './errors'
 
 // CommonJS: `require('fastify-node-redis')` is the plugin itself, with the named

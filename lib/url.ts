@@ -47,6 +47,24 @@ function integer (text: string, what: string, min: number, max: number): number 
   return n
 }
 
+// The query parameters of redis-py / ioredis URLs, and what to use here instead.
+const INSTEAD: Readonly<Record<string, string>> = {
+  client_name: 'option clientOptions.name',
+  name: 'option clientOptions.name',
+  socket_timeout: 'option commandTimeout (a stalled command) or clientOptions.socket (socket settings)',
+  socket_connect_timeout: 'option connectTimeout',
+  timeout: 'option connectTimeout, commandTimeout or closeTimeout',
+  password: 'the URL\'s user info (redis://user:password@host) or option password',
+  username: 'the URL\'s user info (redis://user:password@host) or option username',
+  ssl: 'a rediss:// URL, or option tls',
+  tls: 'a rediss:// URL, or option tls',
+  ssl_cert_reqs: 'option tls (Node TLS options: rejectUnauthorized, ca…)',
+  ssl_ca_certs: 'option tls (Node TLS options: ca)',
+  health_check_interval: 'option clientOptions.pingInterval',
+  protocol: 'option clientOptions.RESP (node-redis 5+)',
+  family: 'option clientOptions.socket.family'
+}
+
 function parseQuery (query: string | undefined): number | undefined {
   let db: number | undefined
   if (!query) return db
@@ -55,7 +73,10 @@ function parseQuery (query: string | undefined): number | undefined {
     const eq = pair.indexOf('=')
     const key = eq === -1 ? pair : pair.slice(0, eq)
     const value = eq === -1 ? '' : pair.slice(eq + 1)
-    if (key !== 'db') throw new UrlError(`its query parameter ${JSON.stringify(key)} is not supported (only db)`)
+    if (key !== 'db') {
+      const instead = Object.hasOwn(INSTEAD, key) ? INSTEAD[key] : 'the plugin\'s options or clientOptions'
+      throw new UrlError(`its query parameter ${JSON.stringify(key)} is not supported (the only one is db): use ${instead}`)
+    }
     db = integer(value, 'db', 0, Number.MAX_SAFE_INTEGER)
   }
   return db
@@ -103,7 +124,7 @@ export function parseRedisUrl (url: string): ParsedUrl {
   const dbFromPath = pathDb[1] === '' ? undefined : integer(pathDb[1], 'db', 0, Number.MAX_SAFE_INTEGER)
   const dbFromQuery = parseQuery(query)
   if (dbFromPath !== undefined && dbFromQuery !== undefined && dbFromPath !== dbFromQuery) {
-    throw new UrlError(`it names two databases (/${dbFromPath} and ?db=${dbFromQuery})`)
+    throw new UrlError(`it names two databases (/${dbFromPath} and ?db=${dbFromQuery}): give the database once, in the path or as ?db=`)
   }
   return {
     tls: scheme.toLowerCase() === 'rediss',

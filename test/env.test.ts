@@ -198,3 +198,19 @@ test('redisEnvSchema() rejects a prefix that cannot name config keys', async (t)
     }, String(prefix))
   }
 })
+
+test('a lower-case prefix reads and describes the upper-case keys: redisEnvSchema(\'cache\') is CACHE_*', async (t) => {
+  t.same(Object.keys(redisEnvSchema('cache').properties), SUFFIXES.map((s) => `CACHE_${s}`))
+  t.same(redisEnvSchema('cache', 'CACHE'), redisEnvSchema('CACHE'), 'the same keys, once')
+  const server = await startRedis(t)
+  const app = testApp()
+  t.teardown(() => app.close())
+  await app.register(fastifyEnv, {
+    schema: redisEnvSchema('cache'),
+    env: false,
+    data: { CACHE_URL: `redis://127.0.0.1:${server.port}/7` }
+  })
+  await app.register(fastifyRedis, { prefix: 'cache' })
+  t.equal(await app.redis.cache.set('k', 'v'), 'OK')
+  t.same((await server.clients()).map((x) => x.db), ['7'])
+})

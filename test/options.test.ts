@@ -166,9 +166,9 @@ test('bad input: FST_REDIS_CONFIG naming the connection, the key and the value',
     [{ config: { REDIS_PASSWORD: NUMBER_PW } }, /config key REDIS_PASSWORD must be a string, got \(value hidden\)/],
     [{ connectTimeout: 0 }, /option "connectTimeout" must be an integer from 1 to 2147483647, got 0/],
     [{ closeTimeout: -5 }, /option "closeTimeout" .* got -5/],
-    [{ lazyConnect: 'maybe' }, /option "lazyConnect" must be a boolean .*got "maybe"/],
-    [{ tls: 'on' }, /option "tls" must be a boolean .*got "on"/],
-    [{ tls: null }, /option "tls" must be a boolean .*got null/],
+    [{ lazyConnect: 'maybe' }, /option "lazyConnect" must be a boolean: true or false .*got "maybe"/],
+    [{ tls: 'on' }, /option "tls" must be a boolean: true or false .*got "on"/],
+    [{ tls: null }, /option "tls" must be a boolean: true or false .*got null/],
     [{ url: '' }, /option "url" must be a non-empty string, got ""/],
     [{ url: 5 }, /option "url" must be a non-empty string, got 5/],
     [{ url: `http://u:${PW}@h` }, /option "url" http:\/\/u:\*\*\*@h is not a valid Redis URL: its scheme "http:"/],
@@ -276,5 +276,47 @@ test('cluster nodes: bad input is FST_REDIS_CONFIG', async (t) => {
     } catch (err) {
       t.notMatch((err as Error).message, PW_PATTERN)
     }
+  }
+})
+
+test('config keys are read with the upper-cased prefix: cache and CACHE both read CACHE_*', async (t) => {
+  const config = { CACHE_PORT: '6380', cache_PORT: '1', CACHE_DB: 2 }
+  for (const prefix of ['cache', 'CACHE', 'Cache']) {
+    const spec = resolveOptions({ prefix, config })
+    t.equal(spec.name, 'cache', prefix)
+    t.equal(spec.prefix, 'CACHE', prefix)
+    t.equal(spec.port, 6380, prefix)
+    t.equal(spec.db, 2, prefix)
+  }
+  t.throws(() => resolveOptions({ prefix: 'cache', config: { CACHE_PORT: 'x' } }), { message: /config key CACHE_PORT must be/ })
+  t.throws(() => resolveOptions({ prefix: 'cache', clusterOptions: {} }), { message: /config key CACHE_CLUSTER_NODES\)/ })
+})
+
+test('booleans: true/false, the numbers 1/0 and the words; a bad one\'s message lists them', async (t) => {
+  for (const [value, expected] of [[1, true], [0, false], ['1', true], ['0', false], ['YES', true], ['no', false], ['True', true], [true, true], [false, false]] as const) {
+    t.equal(resolveOptions({ lazyConnect: value }).lazyConnect, expected, JSON.stringify(value))
+    t.equal(resolveOptions({ config: { REDIS_LAZY_CONNECT: value } }).lazyConnect, expected, `config ${JSON.stringify(value)}`)
+  }
+  t.same(resolveOptions({ tls: 1 }).tls, {})
+  t.equal(resolveOptions({ config: { REDIS_TLS: 0 } }).tls, false)
+  for (const value of [2, 'on', 'maybe', -1]) {
+    t.throws(() => resolveOptions({ config: { REDIS_TLS: value } }), {
+      code: 'FST_REDIS_CONFIG',
+      message: `fastify-node-redis: connection "redis": config key REDIS_TLS must be a boolean: true or false (in config also "true"/"false", "1"/"0" or "yes"/"no", in any case, or the numbers 1/0), got ${JSON.stringify(value)}`
+    }, String(value))
+  }
+})
+
+test('a host that is a URL is FST_REDIS_CONFIG pointing at url and unixSocketPath', async (t) => {
+  t.throws(() => resolveOptions({ config: { REDIS_HOST: 'file:///x.sock' } }), {
+    code: 'FST_REDIS_CONFIG',
+    message: 'fastify-node-redis: connection "redis": config key REDIS_HOST looks like a URL ("file:///x.sock"), not a host name: put a redis://, rediss:// or unix:// URL in option "url" (config key REDIS_URL) and a socket path in option "unixSocketPath" (config key REDIS_UNIX_SOCKET_PATH)'
+  })
+  try {
+    resolveOptions({ prefix: 'CACHE', host: `redis://:${PW}@h:6379` })
+    t.fail('accepted a URL as host')
+  } catch (err) {
+    t.match((err as Error).message, /connection "cache": option "host" looks like a URL \("redis:\/\/:\*\*\*@h:6379"\)/)
+    t.notMatch((err as Error).message, PW_PATTERN)
   }
 })

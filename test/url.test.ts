@@ -72,3 +72,25 @@ test('redactUrl masks the password and leaves the rest', async (t) => {
   t.equal(redactUrl('redis://user@h'), 'redis://user@h')
   t.equal(redactUrl('redis://h:1'), 'redis://h:1')
 })
+
+test('a refused query parameter says what to use instead; two databases must agree', async (t) => {
+  const cases: Array<[string, RegExp]> = [
+    ['redis://h?client_name=api', /query parameter "client_name" is not supported \(the only one is db\): use option clientOptions\.name$/],
+    ['redis://h?socket_timeout=5', /"socket_timeout" .*: use option commandTimeout \(a stalled command\) or clientOptions\.socket/],
+    ['redis://h?socket_connect_timeout=5', /use option connectTimeout$/],
+    [`redis://h?password=${PW}`, /"password" .*: use the URL's user info/],
+    ['redis://h?ssl=true', /use a rediss:\/\/ URL, or option tls/],
+    ['redis://h?health_check_interval=30', /use option clientOptions\.pingInterval/],
+    ['redis://h?whatever=1', /"whatever" is not supported \(the only one is db\): use the plugin's options or clientOptions/],
+    ['redis://h/2?db=3', /it names two databases \(\/2 and \?db=3\): give the database once, in the path or as \?db=/]
+  ]
+  for (const [url, message] of cases) {
+    t.throws(() => parseRedisUrl(url), { message }, redactUrl(url))
+    try {
+      parseRedisUrl(url)
+    } catch (err) {
+      checkError(err)
+    }
+  }
+  t.equal(parseRedisUrl('redis://h/2?db=2').db, 2, 'the same database twice is one database')
+})

@@ -74,8 +74,30 @@ async function main (): Promise<void> {
   await app.register(fastifyRedis, { prefx: 'CACHE' })
   // @ts-expect-error port is a number or a numeric string
   await app.register(fastifyRedis, { port: true })
-  // @ts-expect-error tls is a boolean or Node TLS options
-  await app.register(fastifyRedis, { tls: 'yes' })
+  // @ts-expect-error tls is a boolean (or a boolean word) or Node TLS options
+  await app.register(fastifyRedis, { tls: 'on' })
+  // @ts-expect-error port is a number or a string of digits, not any string
+  await app.register(fastifyRedis, { port: 'x' })
+  // @ts-expect-error db is a number or a numeric string
+  await app.register(fastifyRedis, { db: 'two' })
+  // @ts-expect-error timeouts are milliseconds, not durations
+  await app.register(fastifyRedis, { connectTimeout: '5s' })
+  // @ts-expect-error commandTimeout is a number of milliseconds
+  await app.register(fastifyRedis, { commandTimeout: 'never' })
+  // @ts-expect-error closeTimeout is a number of milliseconds
+  await app.register(fastifyRedis, { closeTimeout: '' })
+  // @ts-expect-error lazyConnect is a boolean or a boolean word
+  await app.register(fastifyRedis, { lazyConnect: 'maybe' })
+  // @ts-expect-error lazyConnect: 2 is no boolean
+  await app.register(fastifyRedis, { lazyConnect: 2 })
+  // @ts-expect-error closeClient is a real boolean
+  await app.register(fastifyRedis, { client: createClient(), closeClient: 'true' })
+  // What the runtime accepts, the types accept.
+  await app.register(fastifyRedis, { port: '6379', db: 0, connectTimeout: '1000', tls: 1, lazyConnect: 'yes' })
+  await app.register(fastifyRedis, { tls: 'FALSE', lazyConnect: 0 })
+  await app.register(fastifyRedis, { tls: 'True', lazyConnect: '1' })
+  // Fastify's own register options are accepted.
+  await app.register(fastifyRedis, { prefix: 'LOGGED', logLevel: 'warn' })
   // @ts-expect-error connectTimeout is not an object
   await app.register(fastifyRedis, { connectTimeout: {} })
   // @ts-expect-error clientClass is a function, a class or a module path string
@@ -107,6 +129,11 @@ async function main (): Promise<void> {
   const e6: Equal<keyof RedisEnvConfig<'A'>, 'A_URL' | 'A_HOST' | 'A_PORT' | 'A_DB' | 'A_USERNAME' | 'A_PASSWORD' | 'A_UNIX_SOCKET_PATH' | 'A_TLS' | 'A_CONNECT_TIMEOUT' | 'A_CLOSE_TIMEOUT' | 'A_COMMAND_TIMEOUT' | 'A_CLASS' | 'A_LAZY_CONNECT' | 'A_CLUSTER_NODES'> = yes
   // @ts-expect-error not a key of these prefixes
   use(envs.SESSIONS_URL)
+  // Config keys use the upper-cased prefix.
+  const lower: Equal<keyof RedisEnvConfig<'cache'>, keyof RedisEnvConfig<'CACHE'>> = yes
+  use(lower, redisEnvSchema('cache').properties.CACHE_URL)
+  // @ts-expect-error there is no lower-case key
+  use(redisEnvSchema('cache').properties.cache_URL)
   const s1: RedisEnvSchema<'REDIS' | 'CACHE'> = redisEnvSchema('REDIS', 'CACHE')
   const s2: RedisEnvSchema<'REDIS'> = redisEnvSchema()
   // @ts-expect-error no CACHE keys in a REDIS-only schema
