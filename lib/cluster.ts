@@ -7,7 +7,7 @@ import type { RedisClusterType, RedisDefaultModules, RedisFunctions, RedisModule
  * installed node-redis major (RESP3 replies on 6).
  */
 export type RedisCluster<
-  M extends RedisModules = Record<string, never>,
-  F extends RedisFunctions = Record<string, never>,
-  S extends RedisScripts = Record<string, never>
+  M extends RedisModules = {},
+  F extends RedisFunctions = {},
+  S extends RedisScripts = {}
 > = RedisClusterType<RedisDefaultModules & M, F, S>

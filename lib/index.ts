@@ -14,9 +14,9 @@ import { nameOf, resolveOptions, type FastifyNodeRedisOptions } from './options'
  * installed node-redis major (RESP3 replies on 6).
  */
 export type RedisClient<
-  M extends RedisModules = Record<string, never>,
-  F extends RedisFunctions = Record<string, never>,
-  S extends RedisScripts = Record<string, never>
+  M extends RedisModules = {},
+  F extends RedisFunctions = {},
+  S extends RedisScripts = {}
 > = RedisClientType<RedisDefaultModules & M, F, S>
 
 /**
@@ -89,7 +89,7 @@ const fastifyRedis = fp(plugin, {
 
 export default fastifyRedis
 export { fastifyRedis }
-// Types re-exported without `type`: dist/index.d.ts (scripts/build-types.js)
+// Types re-exported without `type`: dist/index.d.ts (.ci/build.js)
 // aliases every export with `export import`, which refuses type-only ones.
 export { FastifyNodeRedisOptions, ClientBuilder, NumberLike, BooleanLike } from './options'
 export { RedisCluster } from './cluster'

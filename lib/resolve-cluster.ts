@@ -61,7 +61,7 @@ export function clusterOptionsOf (source: Source): Partial<RedisClusterOptions<a
   const socket = defaults.socket
   if (socket !== undefined && !isPlainObject(socket)) source.fail('option "clusterOptions.defaults.socket"', `must be an object, got ${show(socket)}`)
   for (const key of RESERVED_SOCKET_OPTIONS) {
-    if (socket?.[key] !== undefined) source.fail(`option "clusterOptions.defaults.socket.${key}"`, 'is not accepted: set the plugin\'s own clusterNodes or tls option instead')
+    if ((socket as Record<string, unknown> | undefined)?.[key] !== undefined) source.fail(`option "clusterOptions.defaults.socket.${key}"`, 'is not accepted: set the plugin\'s own clusterNodes or tls option instead')
   }
   return { ...given, defaults: { ...defaults, ...(socket && { socket: { ...socket } }) } }
 }

@@ -2,13 +2,12 @@ import { EventEmitter } from 'node:events'
 import { resolve } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { createClient } from 'redis'
-import type { PlainClient } from './helpers/major'
 import { test } from 'tap'
-import fastifyRedis, { type FastifyNodeRedisOptions } from 'fastify-node-redis'
+import fastifyRedis, { type FastifyNodeRedisOptions, type RedisClient } from 'fastify-node-redis'
 import { startRedis, type RedisServer } from './helpers/redis'
 import { testApp } from './helpers/app'
 
-type Client = PlainClient
+type Client = RedisClient
 type Traced = Client & { calls: Array<{ command: string, ms: number }> }
 
 /** The commands a traced client recorded: the startup PING, then those of the test (health-check PINGs left out). */

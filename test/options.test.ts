@@ -121,12 +121,12 @@ test('an empty password means no password', async (t) => {
 })
 
 test('clientOptions are copied, defaulted and guarded', async (t) => {
-  const socket = { keepAlive: 1000 }
+  const socket = { noDelay: false }
   const given = { name: 'x', socket }
   const spec = resolveOptions({ clientOptions: given })
-  t.same(spec.clientOptions, { disableOfflineQueue: true, name: 'x', socket: { keepAlive: 1000 } })
+  t.same(spec.clientOptions, { disableOfflineQueue: true, name: 'x', socket: { noDelay: false } })
   t.not(spec.clientOptions.socket, socket)
-  t.same(given, { name: 'x', socket: { keepAlive: 1000 } }, 'input untouched')
+  t.same(given, { name: 'x', socket: { noDelay: false } }, 'input untouched')
   t.equal(resolveOptions({ clientOptions: { disableOfflineQueue: false } }).clientOptions.disableOfflineQueue, false)
 })
 
@@ -237,7 +237,7 @@ test('cluster nodes: root nodes, credentials and TLS from the URLs or the keys',
   t.match(resolveOptions({ clusterNodes: ['rediss://a:1'] }), { tls: {}, target: 'cluster rediss://a:1' })
   t.same(resolveOptions({ clusterNodes: 'redis://h:1', clusterOptions: { useReplicas: true } }).cluster?.options, { useReplicas: true })
 
-  const given = { useReplicas: true, defaults: { socket: { keepAlive: 1 }, name: 'x' } }
+  const given = { useReplicas: true, defaults: { socket: { noDelay: false }, name: 'x' } }
   const withOptions = resolveOptions({ clusterNodes: 'redis://h:1', clusterOptions: given })
   t.same(withOptions.cluster?.options, given)
   t.not(withOptions.cluster?.options.defaults?.socket, given.defaults.socket, 'copied')

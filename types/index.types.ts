@@ -1,7 +1,7 @@
 // Compile-only tests of the public types: `npm run test:types` (tsc --noEmit)
 // must accept every line here, and every @ts-expect-error must be an error.
 import Fastify from 'fastify'
-import { createClient, defineScript, type RedisClientType } from 'redis'
+import { createClient, type RedisClientType } from 'redis'
 import fastifyRedis, {
   fastifyRedis as named,
   redisEnvSchema,
@@ -22,19 +22,9 @@ const yes = true as const
 /** Marks a value as used, so that the expression is type-checked. */
 function use (..._values: unknown[]): void {}
 
-const scripts = {
-  bump: defineScript({
-    NUMBER_OF_KEYS: 1,
-    SCRIPT: 'return redis.call("INCRBY", KEYS[1], ARGV[1])',
-    transformArguments (key: string, by: number) { return [key, by.toString()] },
-    transformReply (reply: number) { return reply }
-  })
-}
-
 declare module 'fastify-node-redis' {
   interface FastifyRedisConnections {
     typesCache: RedisClient
-    typesScripted: RedisClient<Record<string, never>, Record<string, never>, typeof scripts>
   }
 }
 
@@ -42,7 +32,6 @@ async function main (): Promise<void> {
   const app = Fastify()
   await app.register(fastifyRedis)
   await app.register(named, { prefix: 'CACHE', url: 'redis://localhost:6379/1', connectTimeout: 1000 })
-  await app.register(fastifyRedis, { prefix: 'SCRIPTED', clientOptions: { scripts } })
   await app.register(fastifyRedis, { host: '/tmp/redis.sock', port: '6380', db: '2', tls: { ca: 'pem' }, lazyConnect: true })
   await app.register(fastifyRedis, { clientClass: 'redis#createClient', config: { REDIS_URL: 'redis://h' } })
   await app.register(fastifyRedis, { clientClass: createClient })
@@ -50,10 +39,8 @@ async function main (): Promise<void> {
 
   // Augmented names are typed with node-redis's own command types.
   const value: string | null = await app.redis.typesCache.get('k')
-  const bumped: number = await app.redis.typesScripted.bump('k', 2)
   const plain: RedisClientType = app.redis.typesCache
   use(value)
-  use(bumped)
   use(plain)
 
   app.get('/', async function () {
@@ -67,7 +54,7 @@ async function main (): Promise<void> {
   // @ts-expect-error replies are typed: GET gives string | null, not number
   const wrong: number = await app.redis.typesCache.get('k')
   use(wrong)
-  // @ts-expect-error the default client has no such script
+  // @ts-expect-error the default client has no such command or script
   use(app.redis.typesCache.bump)
 
   // @ts-expect-error unknown options are rejected

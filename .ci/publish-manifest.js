@@ -26,5 +26,5 @@ if (command === 'strip') {
 } else if (command === 'restore') {
   if (existsSync(kept)) renameSync(kept, file)
 } else {
-  throw new Error('usage: node scripts/publish-manifest.js strip|restore')
+  throw new Error('usage: node .ci/publish-manifest.js strip|restore')
 }
