@@ -7,7 +7,7 @@
 import { execFile } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join, relative, resolve } from 'node:path'
+import { basename, dirname, join, relative, resolve } from 'node:path'
 import { test } from 'tap'
 import { startRedis, untracedEnv } from './helpers/redis'
 
@@ -156,7 +156,7 @@ test('the packed package installs, runs and type-checks in CommonJS and ES modul
   t.ok(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.prepare, 'the repository keeps prepare (git installs)')
 
   await t.test('the file list: the build, the sources its maps name, the docs, nothing else', async (t) => {
-    const sources = readdirSync(join(ROOT, 'lib')).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3))
+    const sources = filesUnder(join(ROOT, 'lib')).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3))
     const expected = [
       'package.json', 'README.md', 'CHANGELOG.md', 'LICENSE',
       ...(existsSync(join(ROOT, 'docs')) ? filesUnder(join(ROOT, 'docs')).map((f) => `docs/${f}`) : []),
@@ -185,12 +185,12 @@ test('the packed package installs, runs and type-checks in CommonJS and ES modul
       const text = readFileSync(join(pkg, 'dist', file), 'utf8')
       if (file.endsWith('.map')) {
         const map = JSON.parse(text) as { file: string, sources: string[] }
-        t.equal(map.file, file.slice(0, -4), `${file} maps ${map.file}`)
-        for (const source of map.sources) t.ok(existsSync(join(pkg, 'dist', source)), `${file} → ${source}`)
+        t.equal(map.file, basename(file.slice(0, -4)), `${file} maps ${map.file}`)
+        for (const source of map.sources) t.ok(existsSync(join(pkg, 'dist', dirname(file), source)), `${file} → ${source}`)
       } else {
         const url = /\/\/# sourceMappingURL=(\S+)\s*$/.exec(text)?.[1]
         if (file === 'index.d.ts') t.equal(url, undefined, 'the generated index.d.ts has no map')
-        else t.ok(url !== undefined && existsSync(join(pkg, 'dist', url)), `${file} → ${url}`)
+        else t.ok(url !== undefined && existsSync(join(pkg, 'dist', dirname(file), url)), `${file} → ${url}`)
       }
     }
   })
