@@ -26,8 +26,7 @@ export async function baseConfig (redis: RedisServer): Promise<Record<string, un
     REDIS_URL: `redis://127.0.0.1:${redis.port}/0`,
     SESSIONS_URL: `redis://127.0.0.1:${redis.port}/1`,
     SESSION_SECRET: SECRET,
-    USERS: await testUsers(),
-    COOKIE_SECURE: false
+    USERS: await testUsers()
   }
 }
 
