@@ -22,6 +22,13 @@ declare module 'fastify-node-redis' {
   }
 }
 
+/**
+ * How long stopping the app (SIGINT / SIGTERM to `npm run example`) may
+ * take: each of the two connections closes within its closeTimeout (5 s by
+ * default), one after the other, plus slack. Past it, server.ts exits anyway.
+ */
+export const CLOSE_BOUND_MS = 11_000
+
 export interface BuildOptions {
   /** Configuration values; they win over the environment. */
   config?: Record<string, unknown>
