@@ -25,8 +25,8 @@ test('hash-password.ts makes a USERS entry from piped stdin', async (t) => {
   t.match(noPassword.stderr, /no password given/)
 })
 
-/** Runs hash-password.ts on a terminal (`script` gives it a pty), typing `keys` once it prompts. */
-async function onTerminal (t: { teardown (fn: () => unknown): void }, keys: string): Promise<Run> {
+/** Runs hash-password.ts on a terminal (`script` gives it a pty), typing `keys` once it prompts, in as many bursts. */
+async function onTerminal (t: { teardown (fn: () => unknown): void }, ...keys: string[]): Promise<Run> {
   // `script -qec <command> /dev/null`: the command runs on a new pseudo-terminal, whose output is ours.
   const run = runNode(t, 'example-app/hash-password.ts', {
     args: ['alice'],
@@ -34,13 +34,15 @@ async function onTerminal (t: { teardown (fn: () => unknown): void }, keys: stri
     wrap: (argv) => ['script', '-qec', argv.map((arg) => `'${arg.replace(/'/g, "'\\''")}'`).join(' '), '/dev/null']
   })
   await run.line(/password for alice: /)
-  await sleep(200) // the prompt is out; raw mode is on right after it
-  run.write(keys)
+  for (const burst of keys) {
+    await sleep(200) // the prompt is out; raw mode is on right after it
+    run.write(burst)
+  }
   return await run.done
 }
 
 test('hash-password.ts on a terminal: the password shows as stars, backspace works (also on nothing), Ctrl-C aborts', async (t) => {
-  const [typed, empty, aborted] = await Promise.all([onTerminal(t, `\u007f${PASSWORDS.alice}x\u007f\r`), onTerminal(t, '\r'), onTerminal(t, 'abc\u0003')])
+  const [typed, empty, aborted] = await Promise.all([onTerminal(t, `\u007f${PASSWORDS.alice}`, 'x\u007f', '\r'), onTerminal(t, '\r'), onTerminal(t, 'abc\u0003')])
   t.equal(typed.code, 0, typed.stdout)
   // The secret guard also searches this output for the password: it is not echoed.
   t.match(typed.stdout, `password for alice: ${'*'.repeat(PASSWORDS.alice.length + 1)}\b \b`)

@@ -2,10 +2,10 @@
 // `npm run example`, with signals, and on a fresh machine (a network
 // namespace of the test's own, where nothing listens on 6379). Child
 // processes start slowly (a TypeScript loader each): they run side by side.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { test } from 'tap'
 import { CLOSE_BOUND_MS } from '../example-app/app'
 import { answers, INSTALL_REDIS, redisConfigured, startPrivateRedis } from '../example-app/local-redis'
@@ -59,7 +59,17 @@ test('npm run example and server.ts serve on HOST:PORT and stop on SIGINT or SIG
   // from npm); and one on a port already taken.
   const terminated = runNpmExample(t, { env })
   const interrupted = runNpmExample(t, { env })
-  const covered = runNode(t, 'example-app/server.ts', { env })
+  // Its own Redis, paused before the signals so that closing takes a while.
+  const stalled = await startRedis(t)
+  const covered = runNode(t, 'example-app/server.ts', {
+    env: {
+      ...env,
+      REDIS_URL: `redis://127.0.0.1:${stalled.port}/0`,
+      SESSIONS_URL: `redis://127.0.0.1:${stalled.port}/1`,
+      REDIS_CLOSE_TIMEOUT: '1000',
+      SESSIONS_CLOSE_TIMEOUT: '1000'
+    }
+  })
   const taken = runNode(t, 'example-app/server.ts', { env: { ...env, PORT: String((busy.address() as { port: number }).port) } })
 
   const [listening] = await Promise.all([terminated, interrupted, covered].map(async (run) => await run.line(/Server listening at/)))
@@ -71,11 +81,14 @@ test('npm run example and server.ts serve on HOST:PORT and stop on SIGINT or SIG
   const stopped = Date.now()
   terminated.kill('SIGTERM')
   interrupted.kill('SIGINT')
+  stalled.pause()
+  t.teardown(() => stalled.resume())
   covered.kill('SIGINT')
-  covered.kill('SIGINT')
+  await covered.line(/SIGINT: closing/)
+  covered.kill('SIGINT') // while it closes: ignored
   const timed = async (run: ReturnType<typeof runNode>): Promise<Run & { ms: number }> => ({ ...await run.done, ms: Date.now() - stopped })
   const [byTerm, byInt, byCtrlC, refused] = await Promise.all([timed(terminated), timed(interrupted), timed(covered), taken.done])
-  for (const [name, run, signal] of [['npm, SIGTERM', byTerm, 'SIGTERM'], ['npm, SIGINT', byInt, 'SIGINT'], ['server.ts, SIGINT twice', byCtrlC, 'SIGINT']] as const) {
+  for (const [name, run, signal] of [['npm, SIGTERM', byTerm, 'SIGTERM'], ['npm, SIGINT', byInt, 'SIGINT'], ['server.ts, SIGINT twice, Redis paused', byCtrlC, 'SIGINT']] as const) {
     t.match(run.stdout, `${signal}: closing`, `${name}: the app closes`)
     t.equal(run.stdout.split(`${signal}: closing`).length, 2, `${name}: once`)
     t.ok(run.ms < CLOSE_BOUND_MS, `${name}: stopped in ${run.ms} ms (bound ${CLOSE_BOUND_MS} ms)`)
@@ -171,4 +184,8 @@ test('local-redis: what counts as configured, what answers, and a private redis-
 
   t.equal(await startPrivateRedis('no-such-redis-server'), undefined, 'not installed')
   await t.rejects(startPrivateRedis('false'), /redis-server exited \(1\) before it was ready/)
+  const notExecutable = join(mkdtempSync(join(tmpdir(), 'example-noexec-')), 'redis-server')
+  writeFileSync(notExecutable, '', { mode: 0o644 })
+  t.teardown(() => rmSync(dirname(notExecutable), { recursive: true, force: true }))
+  await t.rejects(startPrivateRedis(notExecutable), { code: 'EACCES' }, 'a redis-server that cannot run: its error')
 })
