@@ -6,9 +6,9 @@
 // transcript after them replayed. Markers (an HTML comment on the line
 // before a block) say what a block is; see CONTRIBUTING.md.
 import { spawn, spawnSync } from 'node:child_process'
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { test } from 'tap'
 import ts from 'typescript'
 import { freePort, startRedis, untracedEnv } from './helpers/redis'
@@ -204,6 +204,38 @@ test('the README\'s quick start runs as pasted (npx tsx app.ts), as does its Com
     }
     stop()
     checkText(output, `output of the ${run.name} quick start`)
+  }
+})
+
+/** Files the docs link to that other work writes (issues 11 and 16). */
+const WRITTEN_ELSEWHERE = new Set(['docs/install.md', 'docs/compatibility.md'])
+
+/** GitHub's anchor of a heading. */
+function slug (heading: string): string {
+  return heading.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-')
+}
+
+test('every relative link of the README, CONTRIBUTING.md and docs/ leads to a file and a heading that exist', async (t) => {
+  const pages = [...DOCS, 'CONTRIBUTING.md']
+  const anchors = new Map<string, Set<string>>()
+  const read = (page: string): string => readFileSync(join(ROOT, page), 'utf8')
+  const anchorsOf = (page: string): Set<string> => {
+    if (!anchors.has(page)) {
+      const text = read(page).replace(/```[\s\S]*?```/g, '')
+      anchors.set(page, new Set([...text.matchAll(/^#+ (.+)$/gm)].map(([, heading]) => slug(heading))))
+    }
+    return anchors.get(page)!
+  }
+  for (const page of pages) {
+    const text = read(page).replace(/```[\s\S]*?```/g, '')
+    for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (/^[a-z]+:/.test(target)) continue
+      const [file, hash] = target.split('#')
+      const linked = file === '' ? page : join(dirname(page), file).replace(/\\/g, '/')
+      if (WRITTEN_ELSEWHERE.has(linked)) continue
+      t.ok(existsSync(join(ROOT, linked)), `${page}: ${target}: ${linked} exists`)
+      if (hash !== undefined && linked.endsWith('.md')) t.ok(anchorsOf(linked).has(hash), `${page}: ${target}: #${hash} is a heading of ${linked}`)
+    }
   }
 })
 
