@@ -1,6 +1,7 @@
 // The example app in process: the things API, sessions, health, Redis going
 // away and configuration, each on a redis-server of the test's own.
 import type { FastifyInstance } from 'fastify'
+import { readFileSync } from 'node:fs'
 import { test } from 'tap'
 import { build } from '../example-app/app'
 import { configSchema, sessionsConfig, type AppConfig } from '../example-app/config'
@@ -648,4 +649,7 @@ test('configSchema spreads the plugin\'s REDIS_* and SESSIONS_* keys next to the
     PORT: { default: 3000 }
   })
   t.notOk('default' in (properties.REDIS_DB as object), 'REDIS_DB keeps the plugin default')
+  // The default is 360 days (the prototype's value), and the docs say so.
+  t.equal((properties.THING_TTL as { default: number }).default, 360 * 24 * 60 * 60)
+  t.match(readFileSync('docs/example-app.md', 'utf8'), '| `THING_TTL` | `31104000` (360 days) |')
 })
