@@ -65,7 +65,7 @@ test('npm run example and server.ts serve on HOST:PORT and stop on SIGINT or SIG
       SESSIONS_CLOSE_TIMEOUT: '1000'
     }
   })
-  const taken = runNode(t, 'example-app/server.ts', { env: { ...env, PORT: String((busy.address() as { port: number }).port) } })
+  const taken = runNode(t, 'example-app/server.ts', { exact: true, env: { ...env, PORT: String((busy.address() as { port: number }).port) } })
 
   const [listening] = await Promise.all([terminated, interrupted, covered].map(async (run) => await run.line(/Server listening at/)))
   const base = /(http:\/\/127\.0\.0\.1:\d+)/.exec(listening)![1]
