@@ -1,6 +1,7 @@
 // `npm run example` and example-app/server.ts as a fresh machine sees them:
 // each in a network namespace of the test's own (`unshare -n`), where only
 // the loopback interface is up and nothing listens on 6379.
+import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -10,6 +11,12 @@ import { answers, INSTALL_REDIS, redisConfigured, startPrivateRedis } from '../e
 import { inNetworkOf, inOwnNetwork, runNode, runNpmExample } from './helpers/example'
 import { freePort, startRedis } from './helpers/redis'
 import { matchesTranscript, transcript } from './helpers/transcript'
+
+// A network namespace needs root (or user namespaces): say so once, clearly.
+const probe = spawnSync(inOwnNetwork(['/bin/true'])[0], inOwnNetwork(['/bin/true']).slice(1), { encoding: 'utf8' })
+if (probe.status !== 0) {
+  throw new Error(`these tests run the example app in a network namespace of their own, and \`unshare -n\` failed here (run them as root): ${probe.error?.message ?? probe.stderr}`)
+}
 
 test('npm run example on a fresh machine (its own network namespace, nothing on 6379): a private redis-server, the walkthrough answers as documented, stopped with the app', async (t) => {
   const app = runNpmExample(t, { wrap: inOwnNetwork })
