@@ -10,7 +10,7 @@ export const GET_PATH = '/things/bench'
 export const PUT_PATH = '/things/bench-put'
 /** The path the example app's own thing is stored under (it encodes values its own way). */
 export const EXAMPLE_PATH = '/things/bench-example'
-/** One year, the example app's default THING_TTL. */
+/** 360 days, the example app's default THING_TTL. */
 export const TTL = 31104000
 
 /** The thing's fields as Redis stores them: HSET takes strings. */

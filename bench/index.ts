@@ -70,6 +70,8 @@ const settings = {
 const TARGETS = {
   pluginVsHand: 0.97,
   pluginVsIoredis: 1.5,
+  /** The example app's GET /things, in server CPU per request against the plugin's bench route. */
+  exampleVsPluginCpu: 0.8,
   startupOverheadMs: 5,
   close100Ms: 1000
 }
@@ -379,7 +381,7 @@ function reportLoad (servers: Server[], trials: Map<TrialKey, Trial[]>, skipped:
 
     const has = (id: SetupId): boolean => trials.has(`${method} ${id}`)
     const ratios: string[][] = []
-    const add = (name: string, a: SetupId, b: SetupId, target?: number): void => {
+    const add = (name: string, a: SetupId, b: SetupId, target?: number, cpuTarget?: number): void => {
       if (!has(a) || !has(b)) return
       const rounds = perRound(`${method} ${a}`, `${method} ${b}`, throughput)
       const value = median(rounds)
@@ -390,13 +392,18 @@ function reportLoad (servers: Server[], trials: Map<TrialKey, Trial[]>, skipped:
         verdict = `${pass ? 'PASS' : 'FAIL'} (target ≥ ${target}×)`
         if (method === 'GET') verdicts.push({ name: `GET ${name}`, value: `${fixed(value)}×`, target: `≥ ${target}×`, pass })
       }
+      if (cpuTarget !== undefined && method === 'GET') {
+        const pass = cpu >= cpuTarget
+        verdict = `${pass ? 'PASS' : 'FAIL'} (target ≥ ${cpuTarget}× on CPU/req)`
+        verdicts.push({ name: `GET ${name}, server CPU per request`, value: `${fixed(cpu)}×`, target: `≥ ${cpuTarget}×`, pass })
+      }
       ratios.push([name, `${fixed(value)}×`, `${fixed(Math.min(...rounds))}–${fixed(Math.max(...rounds))}`, `${fixed(cpu)}×`, verdict])
     }
     add('plugin / hand-wired', 'plugin', 'hand', TARGETS.pluginVsHand)
     add('plugin / @fastify/redis', 'plugin', 'ioredis', TARGETS.pluginVsIoredis)
     add('plugin / ceiling', 'plugin', 'ceiling')
     add('hand-wired / ceiling', 'hand', 'ceiling')
-    add('example app / plugin', 'example', 'plugin')
+    add('example app / plugin', 'example', 'plugin', undefined, TARGETS.exampleVsPluginCpu)
     if (ratios.length > 0) {
       console.log(`\n${method} ratios (per round, median over rounds):\n`)
       console.log(table(['ratio', 'req/s', 'rounds min–max', 'CPU/req (inverse)', method === 'GET' ? 'target (on req/s)' : 'target (informative for PUT)'], ratios, 'lrrrl'))

@@ -9,24 +9,25 @@ import { hashPassword, parseUsers } from './passwords'
 import { sessions } from './sessions'
 import { things } from './things'
 
-/**
- * The connections this app registers. In your own app, augment
- * `FastifyRedisConnections` instead (see the README, "TypeScript"). This
- * example does not: the whole repository compiles as one program, and an
- * augmentation here would leak into the plugin's own type tests.
- */
-export interface Connections {
-  // With REDIS_CLUSTER_NODES / SESSIONS_CLUSTER_NODES these are cluster
-  // clients (`RedisCluster`); every command the app sends exists on both.
-  /** Prefix REDIS: the things. */
-  redis: RedisClient
-  /** Prefix SESSIONS: the sessions. */
-  sessions: RedisClient
+// The connections this app registers, declared the way the README teaches:
+// `app.redis.redis` and `app.redis.sessions` are typed, a misspelt name is a
+// compile error. With REDIS_CLUSTER_NODES / SESSIONS_CLUSTER_NODES they are
+// cluster clients at run time; every command the app sends exists on both.
+declare module 'fastify-node-redis' {
+  interface FastifyRedisConnections {
+    /** Prefix REDIS: the things. */
+    redis: RedisClient
+    /** Prefix SESSIONS: the sessions. */
+    sessions: RedisClient
+  }
 }
 
-export function connections (app: FastifyInstance): Connections {
-  return app.redis as unknown as Connections
-}
+/**
+ * How long stopping the app (SIGINT / SIGTERM to `npm run example`) may
+ * take: each of the two connections closes within its closeTimeout (5 s by
+ * default), one after the other, plus slack. Past it, server.ts exits anyway.
+ */
+export const CLOSE_BOUND_MS = 11_000
 
 export interface BuildOptions {
   /** Configuration values; they win over the environment. */
@@ -51,7 +52,7 @@ export function build (options: BuildOptions = {}): FastifyInstance {
     // Fastify takes this option at construction: a function reads it late.
     trustProxy: (_address, hop) => trustProxy && hop === 0
   })
-  app.setErrorHandler(errorHandler)
+  app.setErrorHandler(errorHandler())
 
   app.register(fastifyEnv, { schema: configSchema(), data: options.config ?? {}, env: options.env ?? true })
   // Both read their REDIS_* / SESSIONS_* keys from app.config.
@@ -62,7 +63,6 @@ export function build (options: BuildOptions = {}): FastifyInstance {
   app.register(async function routes (app) {
     const config = configOf(app)
     trustProxy = config.TRUST_PROXY
-    const { redis, sessions: sessionsClient } = connections(app)
 
     let users: Map<string, string>
     if (config.USERS === undefined || config.USERS.trim() === '') {
@@ -78,14 +78,14 @@ export function build (options: BuildOptions = {}): FastifyInstance {
     }
 
     await app.register(health, { timeout: config.WAIT_FOR_REDIS })
-    await app.register(things, { client: redis, ttl: config.THING_TTL, timeout: config.WAIT_FOR_REDIS })
+    await app.register(things, { client: app.redis.redis, ttl: config.THING_TTL, timeout: config.WAIT_FOR_REDIS })
     await app.register(sessions, {
-      client: sessionsClient,
+      client: app.redis.sessions,
       secret,
       users,
       decoy: await hashPassword(randomBytes(16).toString('hex')),
       ttl: config.SESSION_TTL,
-      secure: config.COOKIE_SECURE,
+      secure: config.COOKIE_SECURE === 'auto' ? 'auto' : config.COOKIE_SECURE === 'true',
       timeout: config.WAIT_FOR_REDIS
     })
   })

@@ -1,13 +1,16 @@
 import type { FastifyInstance } from 'fastify'
 import { redisEnvSchema, type RedisEnvConfig } from 'fastify-node-redis'
 
+/** The values of COOKIE_SECURE. */
+export type CookieSecure = 'auto' | 'true' | 'false'
+
 /** The app's configuration, as `@fastify/env` validates and decorates it. */
 export interface AppConfig extends RedisEnvConfig<'REDIS' | 'SESSIONS'> {
   /** Interface `server.ts` listens on. */
   HOST: string
   /** Port `server.ts` listens on (0: any free port). */
   PORT: number
-  /** Seconds a thing lives after its last PUT. */
+  /** Seconds a thing lives after its last PUT: 31,104,000 (360 days) by default. */
   THING_TTL: number
   /** Signs the session cookie: 32 characters or more. Random when unset. */
   SESSION_SECRET?: string
@@ -15,8 +18,13 @@ export interface AppConfig extends RedisEnvConfig<'REDIS' | 'SESSIONS'> {
   SESSION_TTL: number
   /** `name:scrypt-hash` pairs, comma-separated. Unset: a demo user demo/demo. */
   USERS?: string
-  /** Session cookies carry `Secure`: they are only set over HTTPS. */
-  COOKIE_SECURE: boolean
+  /**
+   * The session cookie's `Secure` attribute. `auto`: set when the request
+   * came over HTTPS (or with `X-Forwarded-Proto: https` from a trusted
+   * proxy); `true`: always, and session routes refuse plain HTTP; `false`:
+   * never.
+   */
+  COOKIE_SECURE: CookieSecure
   /** Trust `X-Forwarded-Proto` from the one proxy in front of the app. */
   TRUST_PROXY: boolean
   /** Milliseconds a request waits for an answer from Redis before it gets a 503. */
@@ -36,11 +44,13 @@ export function configSchema (): { type: 'object', properties: Record<string, ob
       ...redis.properties,
       HOST: { type: 'string', minLength: 1, default: '127.0.0.1' },
       PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 3000 },
-      THING_TTL: { type: 'integer', minimum: 1, default: 31104000 },
+      // 360 days: the value of the prototype this store is modelled on.
+      THING_TTL: { type: 'integer', minimum: 1, default: 360 * 24 * 60 * 60 },
       SESSION_SECRET: { type: 'string', minLength: 32 },
       SESSION_TTL: { type: 'integer', minimum: 1, default: 86400 },
       USERS: { type: 'string' },
-      COOKIE_SECURE: { type: 'boolean', default: true },
+      // A string (the environment's booleans are coerced to 'true' / 'false').
+      COOKIE_SECURE: { type: 'string', enum: ['auto', 'true', 'false'], default: 'auto' },
       TRUST_PROXY: { type: 'boolean', default: false },
       WAIT_FOR_REDIS: { type: 'integer', minimum: 1, default: 2000 }
     }

@@ -18,7 +18,7 @@ export const BadCredentials = createError<'EXAMPLE_BAD_CREDENTIALS', 401, []>('E
 export const NotLoggedIn = createError<'EXAMPLE_NOT_LOGGED_IN', 401, []>('EXAMPLE_NOT_LOGGED_IN', 'not logged in: POST /login first', 401)
 export const HttpsRequired = createError<'EXAMPLE_HTTPS_REQUIRED', 403, []>('EXAMPLE_HTTPS_REQUIRED',
   'session cookies are Secure (COOKIE_SECURE=true) and this request is plain HTTP: use HTTPS, ' +
-  'set TRUST_PROXY=true behind a proxy that terminates TLS, or set COOKIE_SECURE=false for local development', 403)
+  'set TRUST_PROXY=true behind a proxy that terminates TLS, or leave COOKIE_SECURE unset (auto) for local development', 403)
 export const CartFull = createError<'EXAMPLE_CART_LIMIT', 400, [string]>('EXAMPLE_CART_LIMIT', '%s', 400)
 export const NotInCart = createError<'EXAMPLE_NOT_IN_CART', 404, [string]>('EXAMPLE_NOT_IN_CART', 'item %s is not in the cart', 404)
 
@@ -54,16 +54,34 @@ export function isRedisUnavailable (err: Error): boolean {
 }
 
 /**
- * Redis down is a 503 with `Retry-After`, answered at once; every other error
+ * An outage is over once no request has failed for this long: the next
+ * failure after such a quiet spell is logged as a new outage.
+ */
+export const OUTAGE_QUIET_MS = 10_000
+
+/**
+ * The app's error handler. Redis down is a 503 with `Retry-After`, answered
+ * at once, and one warning per outage (the plugin logs the connection's own
+ * loss and return); the requests that fail during the outage are logged at
+ * debug level, so a long outage does not flood the log. Every other error
  * goes on to Fastify's default handler (throwing here hands it over).
  */
-export function errorHandler (err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  if (!isRedisUnavailable(err)) throw err
-  request.log.warn(`redis unavailable: ${err.message}`)
-  return reply.code(503).header('retry-after', '1').send({
-    statusCode: 503,
-    code: 'EXAMPLE_REDIS_UNAVAILABLE',
-    error: 'Service Unavailable',
-    message: 'Redis is unavailable, try again shortly'
-  })
+export function errorHandler (): (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => FastifyReply {
+  let lastFailure = -Infinity
+  return function redisUnavailable (err, request, reply) {
+    if (!isRedisUnavailable(err)) throw err
+    const now = performance.now()
+    if (now - lastFailure > OUTAGE_QUIET_MS) {
+      request.log.warn(`redis unavailable: ${err.message}; answering 503 until it is back (each failed request is logged at debug level)`)
+    } else {
+      request.log.debug(`redis unavailable: ${err.message}`)
+    }
+    lastFailure = now
+    return reply.code(503).header('retry-after', '1').send({
+      statusCode: 503,
+      code: 'EXAMPLE_REDIS_UNAVAILABLE',
+      error: 'Service Unavailable',
+      message: 'Redis is unavailable, try again shortly'
+    })
+  }
 }

@@ -37,8 +37,12 @@ export interface SessionsOptions {
   decoy: string
   /** Seconds a session lives after its last request. */
   ttl: number
-  /** The cookie's `Secure` attribute. */
-  secure: boolean
+  /**
+   * The cookie's `Secure` attribute: `auto` follows the request's protocol
+   * (HTTPS, or `X-Forwarded-Proto: https` from a trusted proxy); `true`
+   * refuses plain-HTTP requests on session routes.
+   */
+  secure: boolean | 'auto'
   /** Milliseconds a Redis round trip may take. */
   timeout: number
 }
@@ -100,11 +104,14 @@ export const sessions: FastifyPluginAsync<SessionsOptions> = async function sess
   const { users, decoy, secure } = options
 
   // @fastify/session silently skips the cookie of a Secure session on plain
-  // HTTP: refuse such requests with a clear answer instead. Added before the
-  // session plugin, so it runs before the store is asked.
-  app.addHook('onRequest', async function (request) {
-    if (secure && request.protocol !== 'https') throw new HttpsRequired()
-  })
+  // HTTP: with COOKIE_SECURE=true, refuse such requests with a clear answer
+  // instead. Added before the session plugin, so it runs before the store is
+  // asked. Hooks of this plugin run on its own routes only, never on /things.
+  if (secure === true) {
+    app.addHook('onRequest', function (request, _reply, done) {
+      done(request.protocol === 'https' ? undefined : new HttpsRequired())
+    })
+  }
 
   // An error answer never saves the session: a failed request leaves it as
   // it was, and a 503 does not try to write to the Redis that is down.

@@ -3,7 +3,7 @@ import { driverOf } from './driver/build'
 
 /** One connection's health. */
 export interface RedisConnectionHealth {
-  /** `ready`: PING answered; `down`: not connected; `timeout`: no answer in time; `error`: PING failed. */
+  /** `ready`: PING answered; `down`: not connected (or lost during the check); `timeout`: no answer in time; `error`: PING refused (an ACL, say). */
   status: 'ready' | 'down' | 'timeout' | 'error'
   /** Round trip of the PING, when it was answered. */
   latencyMs?: number
@@ -38,7 +38,13 @@ async function check (connection: object, timeout: number): Promise<RedisConnect
   const answer = await Promise.race([client.ping().then(() => 'pong' as const, (err: Error) => err), expired])
   clearTimeout(timer)
   if (answer === 'timeout') return { status: 'timeout', error: `no answer within ${timeout} ms` }
-  if (answer instanceof Error) return { status: 'error', error: answer.message }
+  if (answer instanceof Error) {
+    // The PING was cut short because the connection went away under it: the
+    // watchdog dropped it to reopen it, or the socket closed. That is "down",
+    // not node-redis's "Disconnects client" or "Socket closed unexpectedly".
+    if (!client.isReady) return { status: 'down', error: 'not connected: the connection was lost and is being reopened' }
+    return { status: 'error', error: answer.message }
+  }
   return { status: 'ready', latencyMs: Math.round((performance.now() - started) * 100) / 100 }
 }
 

@@ -1,15 +1,17 @@
+// The example app in process: the things API, sessions, health, Redis going
+// away and configuration, each on a redis-server of the test's own.
 import type { FastifyInstance } from 'fastify'
-import { createServer } from 'node:net'
+import { readFileSync } from 'node:fs'
 import { test } from 'tap'
-import { build, connections } from '../example-app/app'
+import { build } from '../example-app/app'
 import { configSchema, sessionsConfig, type AppConfig } from '../example-app/config'
 import { hashPassword, parseUsers, verifyPassword } from '../example-app/passwords'
 import { MAX_ITEMS } from '../example-app/sessions'
 import { BODY_LIMIT, MAX_FIELDS, MAX_PATH } from '../example-app/things'
 import {
-  buildExample, login, PASSWORDS, runNode, SECRET, sessionCookie, sessionIdOf, sleep, testUsers, until
+  buildExample, login, PASSWORDS, SECRET, sessionCookie, sessionIdOf, sleep, testUsers, until
 } from './helpers/example'
-import { freePort, startRedis } from './helpers/redis'
+import { startRedis } from './helpers/redis'
 import { secret } from './helpers/secret-guard'
 
 // ---------------------------------------------------------------- things
@@ -20,7 +22,8 @@ test('PUT /things/<path> answers 201 with the fields and the ttl; GET answers th
   const put = await app.inject({ method: 'PUT', url: '/things/users/ada', payload: { name: 'Ada', born: 1815 } })
   t.equal(put.statusCode, 201)
   t.match(put.headers['content-type'], /^application\/json/)
-  t.strictSame(put.json(), { name: 'Ada', born: 1815, ttl: 31104000 }, 'default THING_TTL: one year')
+  t.strictSame(put.json(), { name: 'Ada', born: 1815, ttl: 31104000 }, 'default THING_TTL: 360 days')
+  t.equal(31104000, 360 * 24 * 60 * 60)
   const get = await app.inject({ method: 'GET', url: '/things/users/ada' })
   t.equal(get.statusCode, 200)
   const { ttl, ...fields } = get.json()
@@ -184,13 +187,13 @@ test('values written by something else: raw strings come back as strings, no exp
 
 // ---------------------------------------------------------------- Redis down
 
-test('Redis down: a fast JSON 503 on every route that needs it, and service again once it is back', async (t) => {
+test('Redis down: a fast JSON 503 on every route that needs it, one warning for the outage, and service again once it is back', async (t) => {
   const redis = await startRedis(t)
-  const { app } = await buildExample(t, redis)
+  const { app, logs } = await buildExample(t, redis)
   await app.inject({ method: 'PUT', url: '/things/x', payload: { a: 1 } })
   const cookie = await login(app)
   await redis.kill()
-  await until(() => !connections(app).redis.isReady && !connections(app).sessions.isReady)
+  await until(() => !app.redis.redis.isReady && !app.redis.sessions.isReady)
 
   const requests = [
     { method: 'GET', url: '/things/x' },
@@ -216,9 +219,13 @@ test('Redis down: a fast JSON 503 on every route that needs it, and service agai
     t.ok(took < 1000, `${r.method} ${r.url} answered in ${took} ms`)
   }
   t.equal((await app.inject('/cart')).statusCode, 200, 'a route that needs no Redis still works')
+  for (let i = 0; i < 50; i++) t.equal((await app.inject('/things/x')).statusCode, 503)
+  const warnings = logs.filter((l) => l.level === 40 && /^redis unavailable/.test(l.msg))
+  t.equal(warnings.length, 1, `one warning for ${requests.length + 50} failed requests`)
+  t.match(warnings[0].msg, /answering 503 until it is back/)
 
   await redis.restart()
-  await until(() => connections(app).redis.isReady && connections(app).sessions.isReady)
+  await until(() => app.redis.redis.isReady && app.redis.sessions.isReady)
   t.equal((await app.inject({ method: 'PUT', url: '/things/x', payload: { a: 3 } })).statusCode, 201, 'back')
   t.equal((await app.inject('/things/x')).json().a, 3)
 })
@@ -274,7 +281,7 @@ test('GET /health: 503 naming the connection whose server is down, 200 again onc
   t.equal((await health(app)).status, 200)
 
   await sessions.kill()
-  await until(() => !connections(app).sessions.isReady)
+  await until(() => !app.redis.sessions.isReady)
   const down = await health(app)
   t.equal(down.status, 503)
   t.equal(down.headers['retry-after'], '1')
@@ -287,11 +294,11 @@ test('GET /health: 503 naming the connection whose server is down, 200 again onc
   t.equal((await app.inject('/things/x')).statusCode, 404, 'the things API, on the other server, still works')
 
   await sessions.restart()
-  await until(() => connections(app).sessions.isReady)
+  await until(() => app.redis.sessions.isReady)
   t.match(await health(app), { status: 200, body: { ok: true, failing: [] } }, 'healthy again')
 
   await things.kill()
-  await until(() => !connections(app).redis.isReady)
+  await until(() => !app.redis.redis.isReady)
   t.match(await health(app), { status: 503, body: { ok: false, failing: ['redis'], connections: { redis: { status: 'down' }, sessions: { status: 'ready' } } } })
 })
 
@@ -320,7 +327,7 @@ test('GET /health while Redis is paused: a 503 after WAIT_FOR_REDIS, never a han
 test('login, /me and a cart across requests; logout removes the session from Redis', async (t) => {
   const redis = await startRedis(t)
   const { app } = await buildExample(t, redis, { SESSION_TTL: 600 })
-  const { sessions } = connections(app)
+  const { sessions } = app.redis
 
   const anonymous = await app.inject('/me')
   t.equal(anonymous.statusCode, 401)
@@ -336,7 +343,7 @@ test('login, /me and a cart across requests; logout removes the session from Red
   t.match(cookie, { httpOnly: true, sameSite: 'Lax', path: '/' })
   const lifetime = (cookie.expires as Date).getTime() - Date.now()
   t.ok(lifetime > 590_000 && lifetime <= 600_000, `the cookie expires with the session (SESSION_TTL): ${lifetime} ms`)
-  t.notOk(cookie.secure, 'COOKIE_SECURE=false: no Secure attribute')
+  t.notOk(cookie.secure, 'plain HTTP, COOKIE_SECURE=auto: no Secure attribute')
   const key = `sess:${sessionIdOf(cookie.value)}`
   t.equal(await sessions.exists(key), 1, `${key} in the sessions db`)
   t.equal(await redis.command('EXISTS', key), 0, 'not in the things db (0)')
@@ -390,14 +397,14 @@ test('login refuses wrong passwords, unknown users and malformed bodies', async 
     t.equal(res.json().code, code, name)
     t.equal(sessionCookie(res), undefined, `${name}: no cookie`)
   }
-  t.equal(await connections(app).sessions.dbSize(), 0, 'no session stored')
+  t.equal(await app.redis.sessions.dbSize(), 0, 'no session stored')
   t.equal(await login(app, 'bob', PASSWORDS.bob) !== '', true, 'the second user of USERS logs in')
 })
 
 test('the session id changes at login, and the cart comes along', async (t) => {
   const redis = await startRedis(t)
   const { app } = await buildExample(t, redis)
-  const { sessions } = connections(app)
+  const { sessions } = app.redis
   const added = await app.inject({ method: 'POST', url: '/cart/items', payload: { id: 'book', qty: 1 } })
   const before = sessionCookie(added)!.value
   t.equal(await sessions.exists(`sess:${sessionIdOf(before)}`), 1, 'a visitor with a cart has a session')
@@ -475,23 +482,60 @@ test('a /things path can neither read nor write session keys', async (t) => {
   t.strictSame((await app.inject({ url: '/me', cookies: { sessionId: cookie } })).json(), { username: 'alice' })
 })
 
-test('secure cookies by default: refused over plain HTTP, set over HTTPS behind a trusted proxy', async (t) => {
+test('session cookies by default (COOKIE_SECURE=auto): Secure over HTTPS behind a trusted proxy, plain over plain HTTP', async (t) => {
   const redis = await startRedis(t)
-  const plain = await buildExample(t, redis, { COOKIE_SECURE: undefined })
   const payload = { username: 'alice', password: PASSWORDS.alice }
-  const refused = await plain.app.inject({ method: 'POST', url: '/login', payload })
-  t.equal(refused.statusCode, 403)
-  t.match(refused.json(), { statusCode: 403, code: 'EXAMPLE_HTTPS_REQUIRED', error: 'Forbidden', message: /COOKIE_SECURE=false/ })
+  const plain = await buildExample(t, redis, { COOKIE_SECURE: undefined })
+  const overHttp = await plain.app.inject({ method: 'POST', url: '/login', payload })
+  t.equal(overHttp.statusCode, 200, 'plain HTTP works with no setting (npm run example)')
+  t.match(sessionCookie(overHttp), { httpOnly: true, sameSite: 'Lax' })
+  t.notOk(sessionCookie(overHttp)!.secure, 'no Secure attribute over plain HTTP')
   const spoofed = await plain.app.inject({ method: 'POST', url: '/login', payload, headers: { 'x-forwarded-proto': 'https' } })
-  t.equal(spoofed.statusCode, 403, 'X-Forwarded-Proto is not trusted unless TRUST_PROXY=true')
-  t.equal((await plain.app.inject('/cart')).statusCode, 403)
-  t.equal((await plain.app.inject('/things/x')).statusCode, 404, 'the things API does not use sessions')
+  t.notOk(sessionCookie(spoofed)!.secure, 'X-Forwarded-Proto is not trusted unless TRUST_PROXY=true')
 
   const proxied = await buildExample(t, redis, { COOKIE_SECURE: undefined, TRUST_PROXY: true })
+  const overHttps = await proxied.app.inject({ method: 'POST', url: '/login', payload, headers: { 'x-forwarded-proto': 'https' } })
+  t.equal(overHttps.statusCode, 200)
+  t.equal(sessionCookie(overHttps)!.secure, true, 'Secure attribute over HTTPS')
+  const cookie = sessionCookie(overHttps)!.value
+  t.strictSame((await proxied.app.inject({ url: '/me', cookies: { sessionId: cookie }, headers: { 'x-forwarded-proto': 'https' } })).json(), { username: 'alice' })
+})
+
+test('COOKIE_SECURE=true: session routes refuse plain HTTP with a clear 403, and set Secure cookies over HTTPS', async (t) => {
+  const redis = await startRedis(t)
+  const payload = { username: 'alice', password: PASSWORDS.alice }
+  const strict = await buildExample(t, redis, { COOKIE_SECURE: 'true' })
+  const refused = await strict.app.inject({ method: 'POST', url: '/login', payload })
+  t.equal(refused.statusCode, 403)
+  t.match(refused.json(), { statusCode: 403, code: 'EXAMPLE_HTTPS_REQUIRED', error: 'Forbidden', message: /TRUST_PROXY=true/ })
+  const spoofed = await strict.app.inject({ method: 'POST', url: '/login', payload, headers: { 'x-forwarded-proto': 'https' } })
+  t.equal(spoofed.statusCode, 403, 'X-Forwarded-Proto is not trusted unless TRUST_PROXY=true')
+  t.equal((await strict.app.inject('/cart')).statusCode, 403)
+  t.equal((await strict.app.inject('/things/x')).statusCode, 404, 'the things API does not use sessions')
+
+  const proxied = await buildExample(t, redis, { COOKIE_SECURE: true, TRUST_PROXY: true })
   const res = await proxied.app.inject({ method: 'POST', url: '/login', payload, headers: { 'x-forwarded-proto': 'https' } })
   t.equal(res.statusCode, 200)
   t.equal(sessionCookie(res)!.secure, true, 'Secure attribute')
   t.equal((await proxied.app.inject({ method: 'POST', url: '/login', payload })).statusCode, 403, 'still refused over plain HTTP')
+  await t.rejects(buildExample(t, redis, { COOKIE_SECURE: 'yes' }), /COOKIE_SECURE must be equal to one of the allowed values/)
+})
+
+test('the things routes never run the session machinery: no session read, no cookie', async (t) => {
+  const redis = await startRedis(t)
+  const { app } = await buildExample(t, redis)
+  const cookie = await login(app)
+  await app.inject({ method: 'PUT', url: '/things/x', payload: { a: 1 } })
+  const gets = async (): Promise<number> => Number(/cmdstat_get:calls=(\d+)/.exec(String(await redis.command('INFO', 'commandstats')))?.[1] ?? 0)
+  const before = await gets()
+  for (let i = 0; i < 5; i++) {
+    const res = await app.inject({ url: '/things/x', cookies: { sessionId: cookie } })
+    t.equal(res.statusCode, 200)
+    t.equal(res.headers['set-cookie'], undefined, 'no cookie on a /things answer')
+  }
+  t.equal(await gets(), before, 'no GET of a session key for /things requests')
+  t.equal((await app.inject({ url: '/me', cookies: { sessionId: cookie } })).statusCode, 200)
+  t.equal(await gets(), before + 1, 'a session route reads its session')
 })
 
 // ---------------------------------------------------------------- configuration
@@ -508,19 +552,19 @@ test('configuration: defaults, and the environment wins over them', async (t) =>
       SESSIONS_PORT: String(redis.port)
     })
     t.strictSame((await redis.clients()).map((c) => c.db).sort(), ['0', '1'], 'REDIS db 0, SESSIONS db 1')
-    t.equal(await connections(app).sessions.sendCommand(['CLIENT', 'INFO']).then((info) => /db=(\d+)/.exec(String(info))![1]), '1')
+    t.equal(await app.redis.sessions.sendCommand(['CLIENT', 'INFO']).then((info) => /db=(\d+)/.exec(String(info))![1]), '1')
   })
   t.test('SESSIONS_URL without a db: still db 1', async (t) => {
     const { app } = await buildExample(t, redis, { SESSIONS_URL: `redis://127.0.0.1:${redis.port}` })
-    t.equal(await connections(app).sessions.sendCommand(['CLIENT', 'INFO']).then((info) => /db=(\d+)/.exec(String(info))![1]), '1')
+    t.equal(await app.redis.sessions.sendCommand(['CLIENT', 'INFO']).then((info) => /db=(\d+)/.exec(String(info))![1]), '1')
   })
   t.test('SESSIONS_DB wins', async (t) => {
     const { app } = await buildExample(t, redis, { SESSIONS_URL: undefined, SESSIONS_PORT: String(redis.port), SESSIONS_HOST: '127.0.0.1', SESSIONS_DB: '3' })
-    t.equal(await connections(app).sessions.sendCommand(['CLIENT', 'INFO']).then((info) => /db=(\d+)/.exec(String(info))![1]), '3')
+    t.equal(await app.redis.sessions.sendCommand(['CLIENT', 'INFO']).then((info) => /db=(\d+)/.exec(String(info))![1]), '3')
   })
   t.test('the db of SESSIONS_URL wins', async (t) => {
     const { app } = await buildExample(t, redis, { SESSIONS_URL: `redis://127.0.0.1:${redis.port}/2` })
-    t.equal(await connections(app).sessions.sendCommand(['CLIENT', 'INFO']).then((info) => /db=(\d+)/.exec(String(info))![1]), '2')
+    t.equal(await app.redis.sessions.sendCommand(['CLIENT', 'INFO']).then((info) => /db=(\d+)/.exec(String(info))![1]), '2')
   })
   t.test('keys come as strings from the environment', async (t) => {
     const { app } = await buildExample(t, redis, { THING_TTL: '60', COOKIE_SECURE: 'false' })
@@ -599,91 +643,13 @@ test('configSchema spreads the plugin\'s REDIS_* and SESSIONS_* keys next to the
   t.same(sessionsConfig({ SESSIONS_CLUSTER_NODES: 'redis://h:1' } as AppConfig).SESSIONS_DB, undefined)
   t.match(properties, {
     SESSIONS_DB: { type: 'integer' },
-    THING_TTL: { default: 31104000 },
-    COOKIE_SECURE: { type: 'boolean', default: true },
+    THING_TTL: { default: 360 * 24 * 60 * 60 },
+    COOKIE_SECURE: { type: 'string', default: 'auto' },
     HOST: { default: '127.0.0.1' },
     PORT: { default: 3000 }
   })
   t.notOk('default' in (properties.REDIS_DB as object), 'REDIS_DB keeps the plugin default')
-})
-
-// ---------------------------------------------------------------- scripts
-
-// Child processes start slowly (a TypeScript loader each): they run side by side.
-
-test('server.ts: Redis unreachable at startup is one clear line and a non-zero exit', async (t) => {
-  const port = await freePort()
-  const url = `redis://127.0.0.1:${port}/0`
-  const env = { REDIS_URL: url, SESSIONS_URL: `redis://127.0.0.1:${port}/1`, PORT: '0' }
-  // Exactly as `npm run example` runs it, and once more for coverage.
-  const runs = await Promise.all([true, false].map(async (exact) => await runNode(t, 'example-app/server.ts', { exact, env }).done))
-  for (const run of runs) {
-    t.equal(run.code, 1, 'exit code 1')
-    const lines = run.stderr.split('\n').filter((l) => l.trim() !== '')
-    t.equal(lines.length, 1, `one line on stderr: ${run.stderr}`)
-    t.match(lines[0], `example-app: cannot start: fastify-node-redis: connection "redis" to ${url} failed at startup`)
-    t.match(lines[0], /ECONNREFUSED/)
-    t.match(lines[0], /Start one with `redis-server`/)
-    t.match(lines[0], /REDIS_URL/)
-  }
-})
-
-test('server.ts: serves on HOST:PORT and closes on SIGTERM or SIGINT; a port in use is one line and exit 1', async (t) => {
-  const redis = await startRedis(t)
-  const env = {
-    REDIS_URL: `redis://127.0.0.1:${redis.port}/0`,
-    SESSIONS_URL: `redis://127.0.0.1:${redis.port}/1`,
-    SESSION_SECRET: SECRET,
-    USERS: await testUsers(),
-    COOKIE_SECURE: 'false',
-    HOST: '127.0.0.1',
-    PORT: '0'
-  }
-  const busy = createServer()
-  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => busy.close())
-
-  // The command of `npm run example`, closed by SIGTERM; the same with
-  // coverage, closed by SIGINT (Ctrl-C); and one on a port already taken.
-  const exact = runNode(t, 'example-app/server.ts', { env, exact: true })
-  const covered = runNode(t, 'example-app/server.ts', { env })
-  const taken = runNode(t, 'example-app/server.ts', { env: { ...env, PORT: String((busy.address() as { port: number }).port) } })
-
-  const [listening] = await Promise.all([exact.line(/Server listening at/), covered.line(/Server listening at/)])
-  const base = /(http:\/\/127\.0\.0\.1:\d+)/.exec(listening)![1]
-  const put = await fetch(`${base}/things/over/http`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"a":[1,true]}' })
-  t.equal(put.status, 201)
-  t.strictSame(await (await fetch(`${base}/things/over/http`)).json(), { a: [1, true], ttl: 31104000 })
-
-  exact.kill('SIGTERM')
-  covered.kill('SIGINT')
-  const [closed, interrupted, refused] = await Promise.all([exact.done, covered.done, taken.done])
-  t.equal(closed.code, 0, 'SIGTERM: a clean exit')
-  t.match(closed.stdout, /SIGTERM: closing/)
-  t.equal(interrupted.code, 0, 'SIGINT: a clean exit')
-  t.match(interrupted.stdout, /SIGINT: closing/)
-  t.equal(refused.code, 1, 'a port in use: exit 1')
-  t.match(refused.stderr.trim(), /^example-app: cannot start: .*EADDRINUSE[^\n]*$/)
-  t.notMatch(refused.stderr, /redis-server/, 'no Redis hint when Redis is not the problem')
-})
-
-test('hash-password.ts makes a USERS entry from stdin', async (t) => {
-  const script = 'example-app/hash-password.ts'
-  const [exact, covered, noName, noPassword] = await Promise.all([
-    runNode(t, script, { args: ['alice'], input: `${PASSWORDS.alice}\n`, exact: true }).done,
-    runNode(t, script, { args: ['alice'], input: `${PASSWORDS.alice}\n` }).done,
-    runNode(t, script).done,
-    runNode(t, script, { args: ['bob'] }).done
-  ])
-  for (const made of [exact, covered]) {
-    t.equal(made.code, 0)
-    const entry = made.stdout.trim()
-    t.match(entry, /^alice:scrypt\$[0-9a-f]{32}\$[0-9a-f]{128}$/)
-    t.ok(await verifyPassword(PASSWORDS.alice, parseUsers(entry).get('alice')!), 'the hash matches the password')
-    t.match(made.stderr, 'password for alice: ')
-  }
-  t.equal(noName.code, 2, 'no user name: exit 2')
-  t.match(noName.stderr, /^usage: /)
-  t.equal(noPassword.code, 2, 'no password: exit 2')
-  t.match(noPassword.stderr, /no password given/)
+  // The default is 360 days (the prototype's value), and the docs say so.
+  t.equal((properties.THING_TTL as { default: number }).default, 360 * 24 * 60 * 60)
+  t.match(readFileSync('docs/example-app.md', 'utf8'), '| `THING_TTL` | `31104000` (360 days) |')
 })

@@ -207,6 +207,20 @@ test('redisHealth reports a failed PING as an error', async (t) => {
   t.match(health.connections.redis, { status: 'error', error: /NOPERM/ })
 })
 
+test('redisHealth: a connection the watchdog drops and reopens during the check is down, with a message a user understands', async (t) => {
+  const server = await startRedis(t)
+  const app = testApp()
+  t.teardown(() => app.close())
+  await app.register(fastifyRedis, { port: server.port, commandTimeout: 300 })
+  server.pause()
+  t.teardown(() => server.resume())
+  // The PING waits longer than the watchdog: the connection is dropped under it.
+  const health = await redisHealth(app, { timeout: 5000 })
+  t.same(health.failing, ['redis'])
+  t.same(health.connections.redis, { status: 'down', error: 'not connected: the connection was lost and is being reopened' })
+  t.notMatch(JSON.stringify(health), /Disconnects client/)
+})
+
 test('@fastify/under-pressure healthCheck backed by redisHealth', async (t) => {
   const server = await startRedis(t)
   const app = testApp()

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { build } from '../../example-app/app'
@@ -26,8 +27,7 @@ export async function baseConfig (redis: RedisServer): Promise<Record<string, un
     REDIS_URL: `redis://127.0.0.1:${redis.port}/0`,
     SESSIONS_URL: `redis://127.0.0.1:${redis.port}/1`,
     SESSION_SECRET: SECRET,
-    USERS: await testUsers(),
-    COOKIE_SECURE: false
+    USERS: await testUsers()
   }
 }
 
@@ -108,6 +108,24 @@ export interface Spawned {
   /** Resolves with the first stdout line matching `pattern`. */
   line (pattern: RegExp): Promise<string>
   kill (signal: NodeJS.Signals): void
+  /** Writes to its standard input (with `keepStdin`). */
+  write (text: string): void
+  /** Its process id. */
+  readonly pid: number
+}
+
+export interface RunOptions {
+  args?: string[]
+  env?: Record<string, string>
+  input?: string
+  /** The command `npm run example` runs, with tap's coverage off in the child. */
+  exact?: boolean
+  /** Turns the command line into another one that runs it (in a network namespace, on a terminal…). */
+  wrap?: (argv: string[]) => string[]
+  /** Leave standard input open, for write(). */
+  keepStdin?: boolean
+  /** Files whose coverage the child records, besides `script`. */
+  cover?: string[]
 }
 
 /**
@@ -119,16 +137,57 @@ export interface Spawned {
  * file, so a file must not be covered by two different transpilations (tsx's
  * there, tap's here), nor twice by the same loader in two module formats.
  */
-export function runNode (t: Teardown, script: string, options: { args?: string[], env?: Record<string, string>, input?: string, exact?: boolean } = {}): Spawned {
+export function runNode (t: Teardown, script: string, options: RunOptions = {}): Spawned {
   const exact = options.exact ?? false
   const nodeArgs = exact ? ['--conditions=fastify-node-redis-source', '--import', 'tsx'] : process.execArgv
-  const coverage: Record<string, string> = exact ? { _TAPJS_PROCESSINFO_COVERAGE_: '0' } : { _TAPJS_PROCESSINFO_COV_FILES_: resolve(script) }
-  const child = spawn(process.execPath, [...nodeArgs, script, ...(options.args ?? [])], {
-    env: childEnv({ ...options.env, ...coverage }),
+  const coverage: Record<string, string> = exact
+    ? { _TAPJS_PROCESSINFO_COVERAGE_: '0' }
+    : { _TAPJS_PROCESSINFO_COV_FILES_: [script, ...options.cover ?? []].map((file) => resolve(file)).join('\n') }
+  return runCommand(t, [process.execPath, ...nodeArgs, script, ...(options.args ?? [])], { ...options, env: { ...options.env, ...coverage } })
+}
+
+/** `npm run example`, exactly as a user types it (coverage off in the child). */
+export function runNpmExample (t: Teardown, options: RunOptions = {}): Spawned {
+  return runCommand(t, ['npm', 'run', 'example'], { ...options, env: { ...options.env, _TAPJS_PROCESSINFO_COVERAGE_: '0' } })
+}
+
+const which = (name: string): string => ['/usr/sbin', '/sbin', '/usr/bin', '/bin'].map((dir) => `${dir}/${name}`).find((path) => existsSync(path)) ?? name
+const IP = which('ip')
+const UNSHARE = which('unshare')
+
+/**
+ * Wraps a command line to run in a network namespace of its own (`unshare
+ * -n`, as root): a fresh machine's view, where nothing listens on 6379 (nor
+ * anywhere else) and only the loopback interface is up.
+ */
+export function inOwnNetwork (argv: string[]): string[] {
+  return [UNSHARE, '-n', '/bin/sh', '-c', `${IP} link set lo up && exec "$@"`, 'sh', ...argv]
+}
+
+/** Runs `argv` inside the network namespace of process `pid` (curl, say); resolves with its stdout. */
+export async function inNetworkOf (pid: number, argv: string[]): Promise<string> {
+  return await new Promise((resolve, reject) => {
+    const child = spawn('nsenter', [`--net=/proc/${pid}/ns/net`, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { out += chunk })
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { err += chunk })
+    child.on('close', (code) => {
+      checkText(out + err, `output of ${argv.join(' ')}`)
+      if (code === 0) resolve(out)
+      else reject(new Error(`${argv.join(' ')} exited with ${code}: ${err}`))
+    })
+  })
+}
+
+function runCommand (t: Teardown, argv: string[], options: RunOptions): Spawned {
+  const command = options.wrap?.(argv) ?? argv
+  const child = spawn(command[0], command.slice(1), {
+    env: childEnv(options.env ?? {}),
     stdio: ['pipe', 'pipe', 'pipe']
   })
   t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
-  child.stdin.end(options.input ?? '')
+  if (options.keepStdin !== true) child.stdin.end(options.input ?? '')
   let stdout = ''
   let stderr = ''
   const waiting: Array<{ pattern: RegExp, resolve: (line: string) => void }> = []
@@ -145,16 +204,18 @@ export function runNode (t: Teardown, script: string, options: { args?: string[]
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
   const done = new Promise<Run>((resolve) => {
     child.on('close', (code, signal) => {
-      checkText(stdout + stderr, `output of ${script}`)
+      checkText(stdout + stderr, `output of ${argv.join(' ')}`)
       resolve({ code, signal, stdout, stderr })
     })
   })
   return {
     done,
+    pid: child.pid!,
     line: async (pattern) => await new Promise((resolve, reject) => {
       waiting.push({ pattern, resolve })
       done.then((run) => reject(new Error(`exited (${run.code}) before printing ${pattern}:\n${run.stdout}\n${run.stderr}`)), reject)
     }),
-    kill: (signal) => { child.kill(signal) }
+    kill: (signal) => { child.kill(signal) },
+    write: (text) => { child.stdin.write(text) }
   }
 }
