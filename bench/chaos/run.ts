@@ -103,6 +103,12 @@ function percentile (sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]
 }
 
+/** An error's class and message, numbers blanked, for counting. */
+function reason (err: unknown): string {
+  const e = err as Error
+  return `${e?.constructor?.name ?? typeof err}: ${String(e?.message ?? err).replace(/\d+/g, 'N').slice(0, 120)}`
+}
+
 function neverSent (err: unknown): boolean {
   return err instanceof ClientOfflineError || err instanceof ClientClosedError
 }
@@ -118,6 +124,23 @@ function logSink (onLine: (line: Record<string, any>) => void): Writable {
       callback()
     }
   })
+}
+
+// ---------------------------------------------------------------- diagnosis
+
+// CHAOS_TRACE_SOCKETS=1: every socket remembers where it was connected from,
+// and a socket left open after a close is reported with that stack.
+const STACK = Symbol('chaos.stack')
+if (process.env.CHAOS_TRACE_SOCKETS === '1') {
+  const connect = Socket.prototype.connect as (...args: unknown[]) => Socket
+  Socket.prototype.connect = function (this: Socket & { [STACK]?: string }, ...args: unknown[]) {
+    this[STACK] = new Error('connected from').stack?.split('\n').slice(2, 14).join(' <- ')
+    return connect.apply(this, args)
+  } as typeof Socket.prototype.connect
+}
+function traceOf (socket: Socket): string {
+  const stack = (socket as Socket & { [STACK]?: string })[STACK]
+  return stack === undefined ? '' : ` [${stack.replace(/\s+at /g, ' ')}]`
 }
 
 // ---------------------------------------------------------------- targets
@@ -137,6 +160,8 @@ interface Target {
   activity: number[]
   logs: string[]
   errorKinds: Map<string, boolean>
+  /** Why requests failed: error messages (numbers blanked), counted. */
+  errors: Map<string, number>
   requests: number
   statuses: Map<string, number>
   slowest: { ms: number, what: string, at: number }
@@ -160,6 +185,7 @@ function newTarget (id: string, kind: 'bare' | 'example', servers: Server[], ext
     activity: [],
     logs: [],
     errorKinds: new Map(),
+    errors: new Map(),
     requests: 0,
     statuses: new Map(),
     slowest: { ms: 0, what: '', at: 0 },
@@ -289,6 +315,7 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosResult> {
       app.addHook('onError', async (request, _reply, err) => {
         const id = request.headers['x-chaos-id']
         if (typeof id === 'string') t.errorKinds.set(id, neverSent(err))
+        bump(t.errors, reason(err))
       })
       return app
     }
@@ -315,6 +342,7 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosResult> {
         return await reply.code(201).send({ ok: true })
       } catch (err) {
         t.errorKinds.set(request.params.id, neverSent(err))
+        bump(t.errors, reason(err))
         return await reply.code(503).send({ error: (err as Error).message })
       }
     })
@@ -323,6 +351,7 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosResult> {
         const value = await redis().get(key(request.params.id))
         return value === null ? await reply.code(404).send({ missing: true }) : { value }
       } catch (err) {
+        bump(t.errors, reason(err))
         return await reply.code(503).send({ error: (err as Error).message })
       }
     })
@@ -356,7 +385,7 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosResult> {
       if (server === undefined) continue
       const local = h.localAddress
       const mine = t.localAddress !== undefined ? local === t.localAddress : !(targets.some((o) => o.localAddress === local))
-      if (mine) found.push(`${local}:${h.localPort} -> ${server.name}:${port}`)
+      if (mine) found.push(`${local}:${h.localPort} -> ${server.name}:${port}${traceOf(h)}`)
     }
     return found
   }
@@ -835,6 +864,10 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosResult> {
   out(`writes: acknowledged ${durability.acked}, refused as never sent ${durability.notSent}, outcome unknown ${durability.unknown} (${durability.unknownPresent} of them applied); ` +
     `after recovery: acknowledged missing ${durability.lost}, refused present ${durability.refusedPresent}` +
     (cluster !== undefined ? `, acknowledged missing inside a cluster failover window ${durability.exempt} (Redis Cluster replicates asynchronously)` : ''))
+  for (const t of targets) {
+    const top = [...t.errors].sort((a, b) => b[1] - a[1]).slice(0, 5)
+    if (top.length > 0) out(`errors behind failed requests, ${t.id}: ${top.map(([k, v]) => `${v} × ${k}`).join('; ')}`)
+  }
   out(`reads of an acknowledged write answered 404: ${total((t) => t.readMisses)}`)
   out(`heap after GC: ${heap.map((h) => mb(h.bytes)).join(' → ')} MB (first after warm-up; limit +${mb(HEAP_SLACK)} MB)`)
   out(`event loop delay: p50 ${(eventLoop.percentile(50) / 1e6).toFixed(0)} ms, p99 ${(eventLoop.percentile(99) / 1e6).toFixed(0)} ms, max ${(eventLoop.max / 1e6).toFixed(0)} ms`)
