@@ -95,7 +95,23 @@ class Writes {
   }
 }
 
-interface Violation { kind: string, target: string, at: number, detail: string, known?: boolean }
+/**
+ * Bugs already known, told apart by their signature so that a run still
+ * fails on anything new (each is still printed, and counted apart):
+ * - `reconnect`: close() within a few ms after a reconnect started leaves the
+ *   new socket open (lib/connection.ts, the lead's fix pending);
+ * - `late-socket`: a cluster node socket opened after close() with the
+ *   aborted kill switch connects anyway and is never closed; it never wrote a
+ *   byte, and the server lists it with no name and cmd=NULL (lib/cluster.ts,
+ *   test/cluster-late-socket.test.ts, fix proposed).
+ */
+export type KnownBug = 'reconnect' | 'late-socket'
+export const KNOWN_BUGS: Record<KnownBug, string> = {
+  reconnect: 'close() right after a reconnect started leaves the new socket open (lib/connection.ts; the lead\'s fix is pending)',
+  'late-socket': 'a cluster node socket opened after close() with the aborted kill switch stays connected (lib/cluster.ts; test/cluster-late-socket.test.ts)'
+}
+
+export interface Violation { kind: string, target: string, at: number, detail: string, known?: KnownBug }
 interface Fault { id: number, kind: string, where: string, start: number, end: number, targets: string[], master?: boolean }
 
 function percentile (sorted: number[], p: number): number {
@@ -230,7 +246,8 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosResult> {
   const faults: Fault[] = []
   const recoveries: number[] = []
   const pendingRecovery: Array<{ fault: Fault, waiting: Set<string> }> = []
-  const knownHits = new Map<string, number>()
+  /** Sockets already reported as a known bug's: the final check does not count them again. */
+  const knownSockets = new WeakSet<Socket>()
   let t0 = Date.now()
   /** Set once load and faults are over: the loops finish their round and stop. */
   const run = { stopping: false }
@@ -239,7 +256,7 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosResult> {
   const violate = (v: Omit<Violation, 'at'> & { at?: number }): void => {
     const full = { ...v, at: v.at ?? Date.now() }
     violations.push(full)
-    o.print(`VIOLATION${full.known === true ? ' (known)' : ''} seed=${o.seed} at ${since(full.at)} [${full.target}] ${full.kind}: ${full.detail}`)
+    o.print(`VIOLATION${full.known === undefined ? '' : ` (known: ${full.known})`} seed=${o.seed} at ${since(full.at)} [${full.target}] ${full.kind}: ${full.detail}`)
   }
 
   process.on('uncaughtException', (err) => violate({ kind: 'uncaught exception', target: '-', detail: err.stack ?? String(err) }))
@@ -374,9 +391,9 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosResult> {
   // ------------------------------------------------ leak checks after a close
 
   /** TCP sockets of the process that belong to this target's app (by remote endpoint and local address). */
-  function appSockets (t: Target): string[] {
+  function appSockets (t: Target): Array<{ socket: Socket, text: string }> {
     const handles = (process as unknown as { _getActiveHandles (): unknown[] })._getActiveHandles()
-    const found: string[] = []
+    const found: Array<{ socket: Socket, text: string }> = []
     for (const h of handles) {
       if (!(h instanceof Socket) || h.destroyed) continue
       const port = h.remotePort
@@ -385,14 +402,14 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosResult> {
       if (server === undefined) continue
       const local = h.localAddress
       const mine = t.localAddress !== undefined ? local === t.localAddress : !(targets.some((o) => o.localAddress === local))
-      if (mine) found.push(`${local}:${h.localPort} -> ${server.name}:${port}${traceOf(h)}`)
+      if (mine) found.push({ socket: h, text: `${local}:${h.localPort} -> ${server.name}:${port} (${h.bytesWritten} bytes written)${traceOf(h)}` })
     }
     return found
   }
 
   /** Connections the servers list for this target's app: by client name (bare), or unnamed ones (example). */
-  async function serverConnections (t: Target): Promise<{ seen: string[], skipped: string[] }> {
-    const seen: string[] = []
+  async function serverConnections (t: Target): Promise<{ seen: Array<Record<string, string>>, skipped: string[] }> {
+    const seen: Array<Record<string, string>> = []
     const skipped: string[] = []
     for (const server of t.servers) {
       // A paused, sleeping or unreachable server has not read the FIN yet: wait until it has been quiet for 300 ms.
@@ -400,14 +417,18 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosResult> {
       while (!server.quiet(300) && Date.now() < waitUntil && server.state !== 'killed') await sleep(50)
       if (server.state === 'killed') continue
       if (!server.quiet(300)) { skipped.push(server.name); continue }
-      const mine = (c: Record<string, string>): boolean => t.kind === 'bare' ? c.name.startsWith(`chaos-${t.id}-`) : c.name === ''
+      // Unnamed connections from another target's local address are that target's, still in their handshake or never handshaked.
+      const others = targets.filter((o) => o !== t && o.localAddress !== undefined).map((o) => `${o.localAddress}:`)
+      const mine = (c: Record<string, string>): boolean => t.kind === 'bare'
+        ? c.name.startsWith(`chaos-${t.id}-`) || (c.name === '' && c.addr.startsWith(`${t.localAddress}:`))
+        : c.name === '' && !others.some((prefix) => c.addr.startsWith(prefix))
       try {
         const first = (await server.clients()).filter(mine)
         if (first.length === 0) continue
         // A connection in its handshake has no name yet: a leak is one that is still there, the same, 500 ms later.
         await sleep(500)
         const again = new Set((await server.clients()).filter(mine).map((c) => c.id))
-        for (const c of first) if (again.has(c.id)) seen.push(`${server.name} id=${c.id} name=${c.name} addr=${c.addr} age=${c.age}s cmd=${c.cmd}`)
+        for (const c of first) if (again.has(c.id)) seen.push({ ...c, server: server.name })
       } catch {
         skipped.push(server.name)
       }
@@ -435,20 +456,27 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosResult> {
     else if (took > bound) violate({ kind: 'close slower than bound', target: t.id, at: started, detail: `${took} ms (${reason}), bound ${bound} ms` })
     if (readyCheck !== undefined) await readyCheck
     // Was a reconnect starting just before close? That is the known race (lead's fix pending).
-    const known = t.activity.some((at) => at >= started - 150 && at <= Date.now())
+    const afterReconnect = t.activity.some((at) => at >= started - 150 && at <= Date.now())
     await sleep(1500)
     const sockets = appSockets(t)
     if (sockets.length > 0) {
-      violate({ kind: 'socket open after close', target: t.id, at: started, known, detail: `incarnation ${incarnation} (${reason}), 1.5 s after close: ${sockets.join(', ')}; log: ${t.logs.slice(-4).join(' | ')}` })
-      if (known) bump(knownHits, 'socket open after close')
+      const known: KnownBug | undefined = sockets.every((s) => s.socket.bytesWritten === 0) ? 'late-socket' : afterReconnect ? 'reconnect' : undefined
+      if (known !== undefined) for (const s of sockets) knownSockets.add(s.socket)
+      violate({ kind: 'socket open after close', target: t.id, at: started, known, detail: `incarnation ${incarnation} (${reason}), 1.5 s after close: ${sockets.map((s) => s.text).join(', ')}; log: ${t.logs.slice(-4).join(' | ')}` })
     }
     const overlappedNetFault = t.servers.some((s) => s.netFault)
     const { seen, skipped } = await serverConnections(t)
     serverChecks++
     if (skipped.length > 0 || overlappedNetFault) serverChecksSkipped++
     if (seen.length > 0 && !overlappedNetFault) {
-      violate({ kind: 'server lists a connection after close', target: t.id, at: started, known, detail: `incarnation ${incarnation} (${reason}): ${seen.join('; ')}` })
-      if (known) bump(knownHits, 'server lists a connection after close')
+      const known: KnownBug | undefined = seen.every((c) => c.name === '' && c.cmd === 'NULL') ? 'late-socket' : afterReconnect ? 'reconnect' : undefined
+      violate({
+        kind: 'server lists a connection after close',
+        target: t.id,
+        at: started,
+        known,
+        detail: `incarnation ${incarnation} (${reason}): ${seen.map((c) => `${c.server} id=${c.id} name=${c.name} addr=${c.addr} age=${c.age}s cmd=${c.cmd}`).join('; ')}`
+      })
     }
     t.activity = t.activity.filter((at) => at > Date.now() - 5000)
   }
@@ -827,17 +855,22 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosResult> {
   const resources = process.getActiveResourcesInfo()
   const leftovers = new Map<string, number>()
   for (const r of resources) if (/^TCP|^Timeout$|^Immediate$|^GetAddrInfoReqWrap$/.test(r)) bump(leftovers, r)
-  if (leftovers.size > 0) {
+  const tcp = (process as unknown as { _getActiveHandles (): unknown[] })._getActiveHandles()
+    .filter((h): h is Socket => h instanceof Socket && h.remotePort !== undefined)
+  const knownLeft = tcp.filter((h) => knownSockets.has(h))
+  // A known bug's sockets were reported at their close already; anything else is new.
+  const unknownTcp = (leftovers.get('TCPSocketWrap') ?? 0) - knownLeft.length
+  if (unknownTcp > 0 || [...leftovers.keys()].some((k) => k !== 'TCPSocketWrap')) {
     const sockets = new Map<string, number>()
-    for (const h of (process as unknown as { _getActiveHandles (): unknown[] })._getActiveHandles()) {
-      if (h instanceof Socket && h.remotePort !== undefined) bump(sockets, `${h.localAddress ?? '?'} -> ${h.remoteAddress ?? '?'}:${h.remotePort ?? '?'}${h.connecting ? ' (connecting)' : ''}${h.destroyed ? ' (destroyed)' : ''}`)
-    }
+    for (const h of tcp) bump(sockets, `${h.localAddress ?? '?'} -> ${h.remoteAddress ?? '?'}:${h.remotePort ?? '?'}${h.connecting ? ' (connecting)' : ''}${knownSockets.has(h) ? ' (known)' : ''}`)
     violate({
       kind: 'resources left after every close',
       target: '-',
       detail: `${[...leftovers].map(([k, v]) => `${k} × ${v}`).join(', ')}${sockets.size ? `; sockets: ${[...sockets].map(([k, v]) => `${k} × ${v}`).join(', ')}` : ''}`
     })
   }
+  // So that the process can still show it exits by itself: the known leaks are the harness's to end now.
+  for (const socket of knownLeft) socket.destroy()
 
   for (const server of servers) await server.kill()
   rmSync(dir, { recursive: true, force: true })
@@ -873,10 +906,11 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosResult> {
   out(`event loop delay: p50 ${(eventLoop.percentile(50) / 1e6).toFixed(0)} ms, p99 ${(eventLoop.percentile(99) / 1e6).toFixed(0)} ms, max ${(eventLoop.max / 1e6).toFixed(0)} ms`)
   if (cluster !== undefined) out(`cluster healed after the run in ${clusterHealMs} ms`)
   if (o.net !== undefined) out(`network faults: ${netMethod === 'netem' ? 'netem' : `sch_netem unavailable in this kernel: black hole = veth down, delay = ${netMethod === 'tbf' ? 'tbf 32kbit, 500 ms queue' : 'none'}`}`)
-  const known = violations.filter((v) => v.known === true).length
-  out(`violations: ${violations.length}${known > 0 ? ` (${known} known: close right after a reconnect started, a socket left open; the lead's fix in lib/connection.ts is pending)` : ''}`)
+  const unknown = violations.filter((v) => v.known === undefined)
+  out(`violations: ${unknown.length}${unknown.length < violations.length ? ` new, and ${violations.length - unknown.length} of known bugs` : ''}`)
   const kinds = new Map<string, number>()
-  for (const v of violations) bump(kinds, `${v.kind}${v.known === true ? ' (known)' : ''}`)
+  for (const v of violations) bump(kinds, `${v.kind}${v.known === undefined ? '' : ` (known: ${v.known})`}`)
   for (const [k, v] of kinds) out(`  ${k}: ${v}`)
+  for (const bug of new Set(violations.map((v) => v.known))) if (bug !== undefined) out(`  known ${bug}: ${KNOWN_BUGS[bug]}`)
   return { violations, lines }
 }
