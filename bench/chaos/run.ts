@@ -253,9 +253,16 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosResult> {
   const run = { stopping: false }
   const since = (at = Date.now()): string => `+${((at - t0) / 1000).toFixed(3)} s`
 
+  const printed = new Map<string, number>()
   const violate = (v: Omit<Violation, 'at'> & { at?: number }): void => {
     const full = { ...v, at: v.at ?? Date.now() }
     violations.push(full)
+    // The same violation over and over (a crash on every watchdog tick): the first three are printed, the rest counted.
+    const key = `${full.kind}|${full.target}|${full.detail.split('\n')[0].replace(/\d+/g, 'N')}`
+    const seen = (printed.get(key) ?? 0) + 1
+    printed.set(key, seen)
+    if (seen === 4) o.print(`(more of: ${full.kind} [${full.target}] ${full.detail.split('\n')[0]} — counted, not printed)`)
+    if (seen > 3) return
     o.print(`VIOLATION${full.known === undefined ? '' : ` (known: ${full.known})`} seed=${o.seed} at ${since(full.at)} [${full.target}] ${full.kind}: ${full.detail}`)
   }
 
