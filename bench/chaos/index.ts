@@ -80,10 +80,15 @@ function versions (): string {
 const INSIDE = 'FNR_CHAOS_NETNS'
 
 /** Runs this same command inside the client namespace, and removes both namespaces afterwards, whatever happens. */
-async function inNamespaces (net: NetNames): Promise<number> {
+async function inNamespaces (net: NetNames): Promise<number | string> {
   const cleanUp = (): void => tearDownNetns(net)
+  try {
+    setUpNetns(net)
+  } catch (err) {
+    // Root without the right to make namespaces (a container without CAP_SYS_ADMIN): loopback only.
+    return (err as Error).message
+  }
   process.once('exit', cleanUp)
-  setUpNetns(net)
   const child = spawn('ip', ['netns', 'exec', net.client, process.execPath, ...process.execArgv, __filename, ...process.argv.slice(2)], {
     stdio: 'inherit',
     env: { ...process.env, [INSIDE]: JSON.stringify(net) }
@@ -98,10 +103,14 @@ async function main (): Promise<void> {
   const flags = parse(process.argv.slice(2))
   const inside = process.env[INSIDE]
   if (inside === undefined && flags.netns) {
-    const why = netnsUnavailable()
+    let why = netnsUnavailable()
     if (why === undefined) {
-      process.exitCode = await inNamespaces(netNames(process.pid))
-      return
+      const outcome = await inNamespaces(netNames(process.pid))
+      if (typeof outcome === 'number') {
+        process.exitCode = outcome
+        return
+      }
+      why = outcome
     }
     process.stdout.write(`chaos: no network namespaces (${why}): loopback only, no network faults\n`)
   }
