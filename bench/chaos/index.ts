@@ -114,6 +114,8 @@ async function main (): Promise<void> {
     }
     process.stdout.write(`chaos: no network namespaces (${why}): loopback only, no network faults\n`)
   }
+  // Interrupted: exit through process.exit, whose exit handlers kill every redis-server of the run.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130))
   const net = inside === undefined ? undefined : JSON.parse(inside) as NetNames
   const maxFaults = flags.faults ?? Math.ceil(flags.duration / 1.2)
   const print = (line: string): void => { process.stdout.write(`${line}\n`) }
