@@ -122,7 +122,9 @@ async function main (): Promise<void> {
   print(`chaos: seed ${flags.seed}, ${flags.duration} s, at most ${maxFaults} faults, commandTimeout ${flags.commandTimeout} ms, ${flags.workers} load loops per target; ${versions()}` +
     `${net === undefined ? '' : `; network namespaces ${net.client} / ${net.server}`}`)
   print(`chaos: replay with: npm run chaos -- --seed ${flags.seed} --duration ${flags.duration}${flags.faults === undefined ? '' : ` --faults ${flags.faults}`}` +
-    `${flags.targets.length === TARGETS.length ? '' : ` --targets ${flags.targets.join(',')}`}`)
+    `${flags.targets.length === TARGETS.length ? '' : ` --targets ${flags.targets.join(',')}`}` +
+    `${flags.commandTimeout === 1000 ? '' : ` --command-timeout ${flags.commandTimeout}`}${flags.margin === 500 ? '' : ` --margin ${flags.margin}`}` +
+    `${flags.workers === 3 ? '' : ` --workers ${flags.workers}`}`)
   const started = Date.now()
   const { violations, lines } = await runChaos({
     seed: flags.seed,
