@@ -508,7 +508,9 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosResult> {
     bump(t.statuses, String(status))
     const what = `${options.method} ${options.url.replace(/\d+$/, 'N')}`
     if (ms > t.slowest.ms) t.slowest = { ms, what, at }
-    if (ms > requestBound) violate({ kind: 'request slower than bound', target: t.id, at, detail: `${what} took ${Math.round(ms)} ms (bound ${requestBound} ms); answered ${status}` })
+    if (ms > requestBound) {
+      violate({ kind: 'request slower than bound', target: t.id, at, detail: `${what} took ${Math.round(ms)} ms (bound ${requestBound} ms); answered ${status}; the event loop stalled up to ${stallWithin(ms + 1000)} ms meanwhile` })
+    }
     if (status >= 200 && status < 300) {
       for (const p of pendingRecovery) {
         if (p.waiting.has(t.id) && p.fault.end > 0 && p.fault.end <= at) {
@@ -757,6 +759,20 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosResult> {
   }
   const heap: Array<{ at: number, bytes: number }> = []
 
+  // ------------------------------------------------ event loop stalls (a shared 2-core machine)
+
+  /** The event loop's lateness, sampled every 50 ms: [when, ms late]. */
+  const stalls: Array<[number, number]> = []
+  let expected = Date.now() + 50
+  const stallTimer = setInterval(() => {
+    const now = Date.now()
+    stalls.push([now, Math.max(0, now - expected)])
+    if (stalls.length > 200) stalls.splice(0, 100)
+    expected = now + 50
+  }, 50)
+  /** The longest stall in the last `ms`. */
+  const stallWithin = (ms: number): number => stalls.reduce((max, [at, late]) => (at >= Date.now() - ms ? Math.max(max, late) : max), 0)
+
   // ------------------------------------------------ go
 
   const eventLoop = monitorEventLoopDelay({ resolution: 20 })
@@ -791,6 +807,7 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosResult> {
   await Promise.all(loops)
   heap.push({ at: Date.now(), bytes: await heapNow() })
   eventLoop.disable()
+  clearInterval(stallTimer)
 
   // ------------------------------------------------ after recovery: every acknowledged write is there, none refused
 
