@@ -15,12 +15,18 @@ export interface KillSwitch {
 
 export function killSwitch (): KillSwitch {
   const listeners = new Set<() => void>()
+  let fired = false
+  // `aborted` stays false even after abort(): Node reads it first, and for a
+  // socket created with an already-aborted signal it destroys the socket at
+  // once and then lets connect() bring it back to life (Node 20), a socket
+  // nobody holds. A listener added after abort() runs on the next tick
+  // instead, once connect() has started, and tears the socket down for good.
   const signal = {
     aborted: false,
     reason: undefined,
     onabort: null,
     addEventListener (_type: string, listener: () => void) {
-      if (signal.aborted) listener()
+      if (fired) process.nextTick(listener)
       else listeners.add(listener)
     },
     removeEventListener (_type: string, listener: () => void) { listeners.delete(listener) },
@@ -30,7 +36,7 @@ export function killSwitch (): KillSwitch {
   return {
     signal,
     abort () {
-      signal.aborted = true
+      fired = true
       for (const listener of listeners) listener()
       listeners.clear()
     }
