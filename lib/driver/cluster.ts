@@ -50,8 +50,40 @@ export function slotOf (key: string): number {
 export class ClusterDriver implements Driver {
   /** The node clients whose PING is outstanding, for reopen(). */
   private readonly probes = new Set<NodeClient>()
+  /** A MULTI failed with EXECABORT: the slot map may be stale though every master is ready. */
+  private stale = false
 
-  constructor (readonly cluster: NodeRedisCluster, private readonly kill: KillSwitch | undefined) {}
+  /** `kill`: the switch its sockets were given, when the plugin built it (and may watch its MULTIs). */
+  constructor (readonly cluster: NodeRedisCluster, private readonly kill: KillSwitch | undefined) {
+    if (kill !== undefined) this.watchMulti()
+  }
+
+  /**
+   * After a failover that leaves the old master up, every command of a MULTI
+   * for its former slots gets MOVED and EXEC answers EXECABORT (node-redis 5
+   * rejects with the MOVED itself); node-redis rediscovers on a single
+   * command's MOVED only. Such an error marks the slot map stale, for
+   * maintain().
+   */
+  private watchMulti (): void {
+    const cluster = this.cluster as unknown as Record<'multi' | 'MULTI', (...args: unknown[]) => { exec: (...args: unknown[]) => Promise<unknown> }>
+    const original = cluster.multi
+    const watched = (...args: unknown[]): ReturnType<typeof original> => {
+      const multi = original.apply(this.cluster, args)
+      const exec = multi.exec
+      multi.exec = async (...execArgs: unknown[]) => {
+        try {
+          return await exec.apply(multi, execArgs)
+        } catch (err) {
+          if (/^(EXECABORT|MOVED) /.test((err as Error).message)) this.stale = true
+          throw err
+        }
+      }
+      return multi
+    }
+    cluster.multi = watched
+    cluster.MULTI = watched
+  }
 
   get isOpen (): boolean { return this.cluster.isOpen }
   /** Every node client the cluster has is ready (nodes it has not opened yet count as fine). */
@@ -103,13 +135,20 @@ export class ClusterDriver implements Driver {
 
   maintain (): void {
     const shards = [...new Set(this.cluster.slots)].filter((s) => s !== undefined && isClient(s.master.client))
+    if (this.stale) {
+      // A single command for each shard's slots: the one that moved answers MOVED.
+      this.stale = false
+      for (const shard of shards) {
+        const key = this.keyIn(shard)
+        this.cluster.sendCommand(key, true, ['TYPE', key]).catch(noop)
+      }
+      return
+    }
     const down = shards.find((s) => !(s.master.client as NodeClient).isReady)
     const live = shards.find((s) => (s.master.client as NodeClient).isReady)
     if (down === undefined || live === undefined) return
     const key = this.keyIn(live)
     const other = this.keyIn(down)
-    /* c8 ignore next -- see keyIn */
-    if (key === undefined || other === undefined) return
     // At most one such command per tick; node-redis runs one rediscovery at a
     // time. A single-key command: node-redis 6 routes multi-key ones (EXISTS)
     // by their keys, straight to the dead master, instead of by `key`.
@@ -117,14 +156,10 @@ export class ClusterDriver implements Driver {
   }
 
   /** A key whose slot the cluster maps to this shard. */
-  private keyIn (shard: Shard): string | undefined {
+  private keyIn (shard: Shard): string {
     // A shard owning a single slot is found within about 16384 tries on average.
-    for (let i = 0; i < 200_000; i++) {
-      const key = `fastify-node-redis:refresh:${i}`
-      if (this.cluster.slots[slotOf(key)] === shard) return key
-    }
-    /* c8 ignore start -- a shard of the slot map owns at least one slot */
-    return undefined
+    let i = 0
+    while (this.cluster.slots[slotOf(`fastify-node-redis:refresh:${i}`)] !== shard && i < 200_000) i++
+    return `fastify-node-redis:refresh:${i}`
   }
-  /* c8 ignore stop */
 }
