@@ -13,14 +13,15 @@
 
 const { execFileSync } = require('node:child_process')
 const { readFileSync, renameSync, rmSync, writeFileSync } = require('node:fs')
-const { join } = require('node:path')
+const { join, resolve } = require('node:path')
 const ts = require('typescript')
 
 const root = join(__dirname, '..')
-const dist = join(root, 'dist')
+// `node .ci/build.js DIR` builds into DIR instead (the docs test's user project).
+const dist = process.argv[2] === undefined ? join(root, 'dist') : resolve(process.argv[2])
 // Clean first, so no file of a source that is gone gets shipped.
 rmSync(dist, { recursive: true, force: true })
-execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' })
+execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json'), '--outDir', dist], { stdio: 'inherit' })
 
 const from = join(dist, 'index.d.ts')
 const to = join(dist, 'public.d.ts')
