@@ -35,7 +35,7 @@ export type SetupId = 'ceiling' | 'hand' | 'plugin' | 'ioredis' | 'example'
 
 export const SETUPS: ReadonlyArray<{ id: SetupId, label: string }> = [
   { id: 'ceiling', label: '(a) Fastify, no Redis (ceiling)' },
-  { id: 'hand', label: '(b) hand-wired node-redis v4' },
+  { id: 'hand', label: '(b) hand-wired node-redis' },
   { id: 'plugin', label: '(c) fastify-node-redis' },
   { id: 'ioredis', label: '(d) @fastify/redis (ioredis)' },
   { id: 'example', label: '(e) example app GET /things' }

@@ -62,6 +62,8 @@ export class Connection {
    * unexpectedly", emitted after the alert itself.
    */
   private alert: Error | undefined
+  /** While starting: makes startup fail at once with this error. */
+  private failStart: ((err: Error) => void) | undefined
   private watchdog: NodeJS.Timeout | undefined
   /** When the outstanding watchdog PING was sent; 0 when none is. */
   private probeSince = 0
@@ -97,7 +99,12 @@ export class Connection {
 
   private readonly onError = (err: Error): void => {
     this.lastError = err
-    if (/^ERR_SSL_/.test(String((err as { code?: unknown }).code))) this.alert = err
+    if (/^ERR_SSL_/.test(String((err as { code?: unknown }).code))) {
+      this.alert = err
+      // No retry mends a refused certificate, and node-redis 5 may leave its
+      // handshake commands waiting forever after the alert: fail at once.
+      this.failStart?.(err)
+    }
     if (this.closing || this.starting) return
     if (this.state === 'down') {
       this.log.debug({ err }, `redis connection "${this.spec.name}" still down: ${err.message}`)
@@ -145,7 +152,8 @@ export class Connection {
         // password): only an answered PING proves the server is there.
         await driver.ping()
       }
-      await within(ready(), spec.connectTimeout)
+      const failed = new Promise<never>((_resolve, reject) => { this.failStart = reject })
+      await within(Promise.race([ready(), failed]), spec.connectTimeout)
     } catch (err) {
       connecting?.catch(noop)
       // Read the last error before teardown adds its own.
@@ -164,6 +172,7 @@ export class Connection {
       throw new FST_REDIS_CONNECT(`connection "${spec.name}" to ${spec.target} failed at startup: ${why}`, { cause })
     } finally {
       this.starting = false
+      this.failStart = undefined
     }
     this.state = 'ready'
     this.log.info({ target: spec.target, ms: Date.now() - started }, `redis connection "${spec.name}" ready: ${spec.target}${driver.describe()} in ${Date.now() - started} ms`)

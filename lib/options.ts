@@ -88,6 +88,9 @@ export interface FastifyNodeRedisOptions {
    * reopens it, rejecting every waiting command. Checked by a PING probe every
    * commandTimeout / 4, so a stalled command fails within 1.5 × commandTimeout.
    * `0` turns the watchdog off. Not applied to a `client` you pass in.
+   * node-redis 4: also bounds the wait for an isolation pool connection;
+   * node-redis 5.6 and later: also node-redis's `commandOptions.timeout`
+   * (commands still queued), unless `clientOptions.commandOptions` sets one.
    * Config key: `PREFIX_COMMAND_TIMEOUT`.
    * @default 5000
    */
@@ -109,8 +112,10 @@ export interface FastifyNodeRedisOptions {
    */
   clientClass?: ClientBuilder | string
   /**
-   * Passed through to the client (any node-redis `RedisClientOptions`:
-   * scripts, modules, functions, name, pingInterval, isolationPoolOptions…).
+   * Passed through to the client (any node-redis `RedisClientOptions` of the
+   * installed major: scripts, modules, functions, name, pingInterval…;
+   * `isolationPoolOptions` on node-redis 4 only, `RESP` (2 or 3; 6 defaults to
+   * 3) and `commandOptions` on 5 and later).
    * Where the connection goes (url, host, port, path, tls, database,
    * username, password) is set by the plugin's own options instead.
    * `disableOfflineQueue` defaults to `true` here: a command sent while the

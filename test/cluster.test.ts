@@ -59,6 +59,8 @@ test('a cluster connection: keys over every master, MULTI on hash-tagged keys, c
   const health = await redisHealth(app)
   t.match(health, { ok: true, connections: { shared: { status: 'ready' } } })
   t.notOk(logs.some((l) => l.level >= 40), 'the dead root node is not an outage')
+  t.match(logs.filter((l) => l.level === 30 && / ready: /.test(l.msg)), [{ msg: /^redis connection "shared" ready: cluster redis:\/\/.+ \(3 masters\) in \d+ ms$/ }],
+    'one info line: the nodes and the number of masters')
   await app.close()
   t.notOk(redis.isOpen)
 })

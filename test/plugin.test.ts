@@ -411,3 +411,17 @@ test('your reconnectStrategy is honoured after startup', async (t) => {
     await app.close()
   }
 })
+
+test('one info line per connection when it is ready: the name, the target (password masked) and the startup time', async (t) => {
+  const password = secret('ready-line-secret')
+  const server = await startRedis(t, { password })
+  const { app, logs } = appWithLogs(t, 'info')
+  await app.register(fastifyRedis, { prefix: 'CACHE', port: server.port, password })
+  const ready = logs.filter((l) => l.level === 30 && l.redis === 'cache')
+  t.equal(ready.length, 1, 'one line')
+  t.match(ready[0], {
+    msg: new RegExp(`^redis connection "cache" ready: redis://:\\*\\*\\*@localhost:${server.port}/0 in \\d+ ms$`),
+    target: `redis://:***@localhost:${server.port}/0`,
+    ms: Number
+  })
+})

@@ -52,7 +52,11 @@ export async function freePort (draw: () => number): Promise<number> {
   throw new Error('no free port pair (p, p + 10000) found')
 }
 
-type Admin = ReturnType<typeof createClient>
+/** An admin connection over a unix socket (its type is what createClient gives on the installed major). */
+function newAdmin (path: string) {
+  return createClient({ socket: { path, reconnectStrategy: false, connectTimeout: 2000 }, name: 'chaos-admin' })
+}
+type Admin = ReturnType<typeof newAdmin>
 
 export interface ServerOptions {
   name: string
@@ -149,7 +153,7 @@ export class Server {
     // Concurrent callers share one connection attempt.
     this.connecting ??= (async () => {
       if (this.admin !== undefined) await drop(this.admin as never)
-      const client = createClient({ socket: { path: this.socket, reconnectStrategy: false, connectTimeout: 2000 }, name: 'chaos-admin' })
+      const client = newAdmin(this.socket)
       client.on('error', () => {})
       this.admin = client
       try {
