@@ -89,8 +89,10 @@ export interface FastifyNodeRedisOptions {
    * commandTimeout / 4, so a stalled command fails within 1.5 × commandTimeout.
    * `0` turns the watchdog off. Not applied to a `client` you pass in.
    * node-redis 4: also bounds the wait for an isolation pool connection;
-   * node-redis 5.6 and later: also node-redis's `commandOptions.timeout`
-   * (commands still queued), unless `clientOptions.commandOptions` sets one.
+   * node-redis 5.6 and later, with the offline queue on
+   * (`clientOptions.disableOfflineQueue: false`): also node-redis's
+   * `commandOptions.timeout` (commands waiting in that queue), unless
+   * `clientOptions.commandOptions` sets one.
    * Config key: `PREFIX_COMMAND_TIMEOUT`.
    * @default 5000
    */
