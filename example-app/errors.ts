@@ -48,9 +48,21 @@ const UNAVAILABLE = [ClientOfflineError, ClientClosedError, SocketClosedUnexpect
   DisconnectsClientError, ConnectionTimeoutError, RedisTimeoutError]
 const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'])
 
-/** Whether an error means "Redis cannot be reached right now". */
+/**
+ * Replies of a server that is there but cannot serve the command right now:
+ * a cluster without a master for the slot, a node still loading its data,
+ * a master demoted to replica by a failover (READONLY), and EXECABORT, which
+ * is what a MULTI gets when the server refused one of its commands for such
+ * a reason (the app's transactions are fixed, well-formed commands, so here
+ * it means a failover or a full server, not a bug). OOM: the server is out
+ * of memory for writes.
+ */
+const TRANSIENT_REPLY = /^(?:CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|READONLY|EXECABORT|OOM)\b/
+
+/** Whether an error means "Redis cannot serve this right now": a 503, not a 500. */
 export function isRedisUnavailable (err: Error): boolean {
-  return UNAVAILABLE.some((type) => err instanceof type) || NETWORK.has((err as { code?: string }).code ?? '')
+  return UNAVAILABLE.some((type) => err instanceof type) || NETWORK.has((err as { code?: string }).code ?? '') ||
+    TRANSIENT_REPLY.test(err.message)
 }
 
 /**
