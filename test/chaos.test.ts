@@ -6,6 +6,7 @@
 import { test } from 'tap'
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
+import { fullOnly } from './helpers/full'
 import { untracedEnv } from './helpers/redis'
 
 const SEED = '15'
@@ -14,7 +15,7 @@ const SECONDS = '25'
 // time): a request may take 1.5 × commandTimeout + 1000 ms, not + 500 ms.
 const MARGIN = '1000'
 
-test('a short seeded chaos run: no invariant violated', async (t) => {
+test('a short seeded chaos run: no invariant violated', { skip: fullOnly('the chaos run') }, async (t) => {
   const script = join(__dirname, '..', 'bench', 'chaos', 'index.ts')
   const child = spawn(process.execPath, ['--expose-gc', '--conditions=fastify-node-redis-source', '--import', 'tsx', script, '--seed', SEED, '--duration', SECONDS, '--margin', MARGIN, '--strict'], {
     env: untracedEnv(),

@@ -53,6 +53,21 @@ test('a function is called with the node-redis options and its client becomes th
   t.match(await server.clients(), [{ name: 'from-a-function', db: '2' }])
 })
 
+test('commandTimeout becomes node-redis\'s per-command timeout only with the offline queue on', async (t) => {
+  const server = await startRedis(t)
+  const seen: Array<{ commandOptions?: unknown }> = []
+  const clientClass = (options: object): unknown => {
+    seen.push(options)
+    return createClient(options)
+  }
+  await register(t, server, { prefix: 'QUEUE_OFF', commandTimeout: 700, clientClass })
+  await register(t, server, { prefix: 'QUEUE_ON', commandTimeout: 700, clientOptions: { disableOfflineQueue: false }, clientClass })
+  await register(t, server, { prefix: 'OWN', commandTimeout: 700, clientOptions: { disableOfflineQueue: false, commandOptions: { timeout: 90 } } as object, clientClass })
+  t.equal(seen[0].commandOptions, undefined, 'queue off (the default): the watchdog alone, no timer per command')
+  t.same(seen[1].commandOptions, { timeout: 700 }, 'queue on: commands waiting in it time out after commandTimeout (5.6+)')
+  t.same(seen[2].commandOptions, { timeout: 90 }, 'the user\'s own timeout wins')
+})
+
 test('a class is constructed with the node-redis options', async (t) => {
   const server = await startRedis(t)
   const RedisClient = createClient().constructor as new (options: object) => Client

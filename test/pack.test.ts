@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os'
 import { basename, dirname, join, relative, resolve } from 'node:path'
 import { test } from 'tap'
+import { fullOnly } from './helpers/full'
 import { startRedis, untracedEnv } from './helpers/redis'
 
 const ROOT = resolve(__dirname, '..')
@@ -142,7 +143,7 @@ const TSCONFIG = {
   bundler: { module: 'preserve', moduleResolution: 'bundler' }
 }
 
-test('the packed package installs, runs and type-checks in CommonJS and ES module projects', async (t) => {
+test('the packed package installs, runs and type-checks in CommonJS and ES module projects', { skip: fullOnly('the packed package') }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'fnr-pack-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const server = await startRedis(t)
