@@ -9,32 +9,37 @@ export interface NodeRedisClient extends Closable, Emitter {
   ping (): Promise<unknown>
 }
 
-type Multi = Record<'exec' | 'execAsPipeline', (...args: unknown[]) => Promise<unknown>>
+interface Transaction {
+  exec (...args: unknown[]): Promise<unknown>
+  execAsPipeline (...args: unknown[]): Promise<unknown>
+}
+type MultiClass = new (...args: any[]) => Transaction
 
 /**
  * Every major queues MULTI and pipelines while the connection is down,
  * whatever `disableOfflineQueue` says, and v4 also waits in
- * `executeIsolated()`. Make them fail at once too, on this client only: the
- * MULTI builders (`multi`, `MULTI`) hand out transactions whose `exec` and
- * `execAsPipeline` check the connection first. (Wrapping node-redis's own
- * executors instead, `multiExecutor` or `_executeMulti`, cost every command
- * about 5% of server CPU in the benchmark, MULTI or not.)
+ * `executeIsolated()`. Make them fail at once too, on this client only:
+ * every major's `multi()` / `MULTI()` builds its transactions with
+ * `new this.Multi(…)`, so the client gets a subclass of its Multi class whose
+ * `exec` and `execAsPipeline` check the connection first. (Wrapping
+ * node-redis's executors instead, `multiExecutor` or `_executeMulti`, cost
+ * every command about 5% of server CPU in the benchmark, MULTI or not; so
+ * did wrapping each transaction `multi()` handed out, for MULTI.)
  */
 function failFastWhileOffline (client: NodeRedisClient): void {
-  const target = client as unknown as Record<string, (...args: unknown[]) => unknown>
+  const target = client as unknown as Record<string, unknown>
   const offline = async (): Promise<never> => await Promise.reject(new ClientOfflineError())
-  for (const name of ['multi', 'MULTI']) {
-    const build = target[name] as (...args: unknown[]) => Multi
-    target[name] = (...args: unknown[]) => {
-      const multi = build.apply(client, args)
-      for (const exec of ['exec', 'execAsPipeline'] as const) {
-        const run = multi[exec]
-        multi[exec] = async (...execArgs: unknown[]) => client.isReady ? await run.apply(multi, execArgs) : await offline()
-      }
-      return multi
+  const Multi = target.Multi as MultiClass
+  target.Multi = class FailFastMulti extends Multi {
+    override async exec (...args: unknown[]): Promise<unknown> {
+      return client.isReady ? await super.exec(...args) : await offline()
+    }
+
+    override async execAsPipeline (...args: unknown[]): Promise<unknown> {
+      return client.isReady ? await super.execAsPipeline(...args) : await offline()
     }
   }
-  const isolated = target.executeIsolated
+  const isolated = target.executeIsolated as ((...args: unknown[]) => Promise<unknown>) | undefined
   /* c8 ignore start -- node-redis 4 only (5 and later have no executeIsolated); .ci/run runs the suite on each major */
   if (typeof isolated === 'function') {
     target.executeIsolated = async (...args: unknown[]) => client.isReady ? await isolated.apply(client, args) : await offline()
