@@ -1,7 +1,7 @@
 import type { ConnectionOptions as TlsOptions } from 'node:tls'
 import type { RedisClusterOptions } from 'redis'
 import { show } from './errors'
-import { authOf, hostPort, isPlainObject, RESERVED_CLIENT_OPTIONS, RESERVED_SOCKET_OPTIONS, type Found, type Source } from './source'
+import { authOf, hostPort, isPlainObject, RESERVED_CLIENT_OPTIONS, RESERVED_SOCKET_OPTIONS, SOCKET_SIGNAL, type Found, type Source } from './source'
 import { redactUrl } from './url'
 
 /** The root nodes of a cluster, and the TLS and credentials they agree on. */
@@ -63,5 +63,6 @@ export function clusterOptionsOf (source: Source): Partial<RedisClusterOptions<a
   for (const key of RESERVED_SOCKET_OPTIONS) {
     if ((socket as Record<string, unknown> | undefined)?.[key] !== undefined) source.fail(`option "clusterOptions.defaults.socket.${key}"`, 'is not accepted: set the plugin\'s own clusterNodes or tls option instead')
   }
+  if ((socket as Record<string, unknown> | undefined)?.signal !== undefined) source.fail('option "clusterOptions.defaults.socket.signal"', SOCKET_SIGNAL)
   return { ...given, defaults: { ...defaults, ...(socket && { socket: { ...socket } }) } }
 }

@@ -4,7 +4,7 @@ import { FST_REDIS_CLIENT_CLASS, FST_REDIS_CONFIG, show } from './errors'
 import type { ClientBuilder, ConnectionSpec, FastifyNodeRedisOptions } from './options'
 import { unknownOptions, unreadConfigKeys } from './keys'
 import { clusterOf, clusterOptionsOf } from './resolve-cluster'
-import { describe, isPlainObject, RESERVED_CLIENT_OPTIONS, RESERVED_SOCKET_OPTIONS, Source } from './source'
+import { describe, isPlainObject, RESERVED_CLIENT_OPTIONS, RESERVED_SOCKET_OPTIONS, SOCKET_SIGNAL, Source } from './source'
 import { redactUrl } from './url'
 
 export const DEFAULT_PREFIX = 'REDIS'
@@ -44,6 +44,7 @@ function clientOptionsOf (source: Source): RedisClientOptions<any, any, any> {
       source.fail(`option "clientOptions.socket.${key}"`, 'is not accepted: set the plugin\'s own url, host, port, unixSocketPath or tls option instead')
     }
   }
+  if (socket?.signal !== undefined) source.fail('option "clientOptions.socket.signal"', SOCKET_SIGNAL)
   // A copy: node-redis mutates the options object it is given.
   return { disableOfflineQueue: true, ...given, ...(socket && { socket: { ...socket } }) }
 }

@@ -11,6 +11,8 @@ const SECRET: ReadonlySet<Keyed> = new Set(['password'])
 // Options that say where to connect: they may not also arrive through clientOptions.
 export const RESERVED_CLIENT_OPTIONS = ['url', 'database', 'username', 'password'] as const
 export const RESERVED_SOCKET_OPTIONS = ['host', 'port', 'path', 'tls'] as const
+/** Why a socket `signal` of the user's is refused: close aborts the sockets through the plugin's own. */
+export const SOCKET_SIGNAL = 'is not accepted: the plugin gives every socket it opens an abort signal of its own, which app.close() fires'
 export const BOOLEANS = 'true or false (in config also "true"/"false", "1"/"0" or "yes"/"no", in any case, or the numbers 1/0)'
 
 export function isPlainObject (value: unknown): value is Record<string, unknown> {

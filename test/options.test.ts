@@ -183,6 +183,7 @@ test('bad input: FST_REDIS_CONFIG naming the connection, the key and the value',
     [{ clientOptions: { socket: 5 } }, /option "clientOptions.socket" must be an object, got 5/],
     [{ clientOptions: { socket: { host: 'x' } } }, /"clientOptions.socket.host" is not accepted/],
     [{ clientOptions: { socket: { tls: true } } }, /"clientOptions.socket.tls" is not accepted/],
+    [{ clientOptions: { socket: { signal: new AbortController().signal } as object } }, /"clientOptions.socket.signal" is not accepted: the plugin gives every socket it opens an abort signal of its own/],
     [{ client: {} }, /option "client" must be a node-redis client/],
     [{ client: null }, /option "client" must be a node-redis client .*got null/],
     [{ client, url: 'redis://h' }, /option "url" cannot be combined with option "client"/],
@@ -267,7 +268,8 @@ test('cluster nodes: bad input is FST_REDIS_CONFIG', async (t) => {
     [{ clusterNodes: 'redis://a:1', clusterOptions: { defaults: 5 as unknown as object } }, /"clusterOptions.defaults" must be an object/],
     [{ clusterNodes: 'redis://a:1', clusterOptions: { defaults: { password: PW } } }, /"clusterOptions.defaults.password" is not accepted/],
     [{ clusterNodes: 'redis://a:1', clusterOptions: { defaults: { socket: 5 as unknown as object } } }, /"clusterOptions.defaults.socket" must be an object/],
-    [{ clusterNodes: 'redis://a:1', clusterOptions: { defaults: { socket: { port: 1 } } } }, /"clusterOptions.defaults.socket.port" is not accepted/]
+    [{ clusterNodes: 'redis://a:1', clusterOptions: { defaults: { socket: { port: 1 } } } }, /"clusterOptions.defaults.socket.port" is not accepted/],
+    [{ clusterNodes: 'redis://a:1', clusterOptions: { defaults: { socket: { signal: new AbortController().signal } as object } } }, /"clusterOptions.defaults.socket.signal" is not accepted/]
   ]
   for (const [options, message] of cases) {
     t.throws(() => resolveOptions(options), { code: 'FST_REDIS_CONFIG', message }, JSON.stringify(options))
