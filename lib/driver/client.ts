@@ -20,7 +20,7 @@ type Multi = Record<'exec' | 'execAsPipeline', (...args: unknown[]) => Promise<u
  * executors instead, `multiExecutor` or `_executeMulti`, cost every command
  * about 5% of server CPU in the benchmark, MULTI or not.)
  */
-function failFastWhileOffline (client: NodeRedisClient): void {
+export function failFastWhileOffline (client: NodeRedisClient): void {
   const target = client as unknown as Record<string, (...args: unknown[]) => unknown>
   const offline = async (): Promise<never> => await Promise.reject(new ClientOfflineError())
   for (const name of ['multi', 'MULTI']) {
@@ -56,6 +56,8 @@ export class ClientDriver implements Driver {
   get isReady (): boolean { return this.client.isReady }
   async connect (): Promise<unknown> { return await this.client.connect() }
   async ping (): Promise<unknown> { return await this.client.ping() }
+  /** A PING answered: every command sent before it was answered. */
+  async drain (): Promise<unknown> { return await this.ping() }
   maintain (): void {}
   describe (): string { return '' }
   on (event: Event, listener: (...args: any[]) => void): void { this.client.on(event, listener) }
