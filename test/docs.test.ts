@@ -173,7 +173,7 @@ test('every ts and js block of the README and docs/ compiles against the package
   t.strictSame([...programs.keys()].sort(), ['cluster', 'pools', 'quick start', 'the rest'])
   for (const [program, files] of programs) {
     if (program === 'pools' && REDIS_MAJOR < 5) {
-      t.skip(`${files.map((f) => f.where).join(', ')}: client pools need node-redis 5 or later`)
+      t.pass(`${files.map((f) => f.where).join(', ')} compile`, { skip: 'client pools need node-redis 5 or later' })
       continue
     }
     const errors = compile(files.map((f) => f.path), {})

@@ -221,7 +221,8 @@ test('a password and a db reach every connection of the pool; close leaves none 
 
 test('lazyConnect: the pool connects in the background and fails fast until it is ready', { skip: pools }, async (t) => {
   const port = await freePort()
-  const { pool } = await poolApp(t, { port, lazyConnect: true, commandTimeout: 0 })
+  // The pool asked for by its config key this time.
+  const { pool } = await poolApp(t, { pool: undefined, config: { JOBS_POOL: 'true', JOBS_PORT: String(port), JOBS_LAZY_CONNECT: 'yes' }, commandTimeout: 0 })
   await t.rejects(pool.get('k'), { message: 'The client is offline' })
   const server = await startRedis(t, { port })
   t.ok(server.port)
