@@ -10,6 +10,9 @@ import type { KillSwitch } from './kill-switch'
 type Task = (client: NodeRedisClient) => unknown
 type Strategy = (retries: number, cause: Error) => false | number
 
+/** What a task lent a connection that is not ready rejects with, to be tried on another. */
+const NOT_READY = Symbol('not ready')
+
 /** How soon a pool connection told to stop reconnecting tries again (see PoolDriver.strategyOf). */
 const RETRY_CLOSING = 50
 
@@ -67,8 +70,8 @@ export class PoolDriver implements Driver {
   /** node-redis's own execute(), bound to the pool. */
   private readonly lend: (fn: Task) => Promise<unknown>
   private readonly self: NodeRedisPool
-  /** The pool's first connections are ready: what it opens from now on does so on demand. */
-  private started = false
+  /** drain() or close() was called. */
+  private closing = false
 
   /**
    * `probe`: a client of the same options, for PINGs. `kill`: the switch of
@@ -88,16 +91,28 @@ export class PoolDriver implements Driver {
     const execute = self.execute
     this.self = self
     this.lend = async (fn) => await execute.call(self, fn)
-    const offline = async (): Promise<never> => await Promise.reject(new redis.ClientOfflineError())
+    const offline = (): Error => new redis.ClientOfflineError()
     Object.defineProperty(self, 'execute', {
       configurable: true,
       writable: true,
       value: async (fn: Task) => {
-        if (failFast && (!this.probe.isReady || !this.anyReady())) return await offline()
-        return await this.lend((client) => {
-          this.meet(client)
-          return failFast && !client.isReady ? offline() : fn(client)
-        })
+        if (failFast && (!this.probe.isReady || !this.anyReady())) throw offline()
+        // With none idle, the pool would open a connection (or wait for one):
+        // not while some of its connections are down.
+        if (failFast && this.pool.idleClients === 0 && !this.isReady) throw offline()
+        // A connection still reconnecting goes back to the pool untouched,
+        // and the next idle one is tried, while one of those met is ready.
+        for (let tries = this.clients.size; ; tries--) {
+          try {
+            return await this.lend((client) => {
+              this.meet(client)
+              return failFast && !client.isReady ? Promise.reject(NOT_READY) : fn(client)
+            })
+          } catch (err) {
+            if (err !== NOT_READY) throw err
+            if (tries <= 1 || this.pool.idleClients === 0 || !this.anyReady()) throw offline()
+          }
+        }
       }
     })
   }
@@ -133,23 +148,18 @@ export class PoolDriver implements Driver {
     return this.pool.isOpen && !this.pool.isClosing && this.probe.isReady && open.length > 0 && open.every((c) => c.isReady)
   }
 
-  async connect (): Promise<unknown> {
-    const connected = await Promise.all([this.pool.connect(), this.probe.connect()])
-    this.started = true
-    return connected
-  }
+  async connect (): Promise<unknown> { return await Promise.all([this.pool.connect(), this.probe.connect()]) }
 
   /**
    * The reconnect strategy of the pool's connections. node-redis 5 (before
-   * 6.3) does not handle the rejection of a connection it opens on demand:
-   * once started, a connection that is told to give up (close, or startup
-   * of another) retries after RETRY_CLOSING ms instead, and stops when it is
-   * destroyed.
+   * 6.3) does not handle the rejection of the connect of a connection it
+   * opens on demand (a crash): while closing, a connection told to give up
+   * retries after RETRY_CLOSING ms instead, and stops once destroyed.
    */
   strategyOf (strategy: Strategy): Strategy {
     return (retries, cause) => {
       const next = strategy(retries, cause)
-      return next === false && this.started ? RETRY_CLOSING : next
+      return next === false && this.closing ? RETRY_CLOSING : next
     }
   }
 
@@ -170,9 +180,13 @@ export class PoolDriver implements Driver {
   }
 
   /** Waits for the commands lent connections run, then closes each connection once answered. */
-  async drain (): Promise<unknown> { return await this.pool.close() }
+  async drain (): Promise<unknown> {
+    this.closing = true
+    return await this.pool.close()
+  }
 
   async close (): Promise<void> {
+    this.closing = true
     this.kill.abort()
     // A connection opened on demand may still come back to the pool after
     // this, and its idle-connection cleanup would keep the process alive for
