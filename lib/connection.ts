@@ -47,9 +47,9 @@ function startupReason (spec: ConnectionSpec, cause: Error): string {
  * that hangs during an outage, sockets a reconnect opens during close.
  */
 export class Connection {
-  /** What the lifecycle drives: the client or the cluster, through its driver. */
+  /** What the lifecycle drives: the client, the cluster or the pool, through its driver. */
   readonly driver: Driver
-  /** What `fastify.redis[name]` is: the client, or the cluster. */
+  /** What `fastify.redis[name]` is: the client, the cluster or the pool. */
   readonly exposed: object
   private starting = false
   private closing = false
@@ -209,7 +209,7 @@ export class Connection {
     const { driver, spec } = this
     driver.maintain()
     if (!driver.isReady) return
-    // A cluster emits no "ready" of its own: notice the recovery here.
+    // A cluster or a pool emits no "ready" of its own: notice the recovery here.
     if (this.state === 'down') this.onReady()
     if (spec.commandTimeout === 0) return
     if (this.probeSince === 0) {
@@ -227,15 +227,16 @@ export class Connection {
   }
 
   /**
-   * Drains (a PING answered means every earlier command was answered), then
-   * drops the socket. Never quit(): it hangs forever while the server is down.
+   * Drains (for a client, a PING answered means every earlier command was
+   * answered), then drops the sockets. Never quit(): it hangs forever while
+   * the server is down.
    */
   async close (): Promise<void> {
     const { driver, spec } = this
     this.closing = true
     clearInterval(this.watchdog)
     if (spec.closeClient) {
-      if (driver.isReady) await within(driver.ping(), spec.closeTimeout).catch(noop)
+      if (driver.isReady) await within(driver.drain(), spec.closeTimeout).catch(noop)
       await this.shutdown(spec.closeTimeout)
     }
     this.detach()

@@ -17,7 +17,8 @@ const PROPERTY = {
   COMMAND_TIMEOUT: { type: 'integer', minimum: 0 },
   CLASS: { type: 'string', minLength: 1 },
   LAZY_CONNECT: { type: 'boolean' },
-  CLUSTER_NODES: { type: 'string', minLength: 1 }
+  CLUSTER_NODES: { type: 'string', minLength: 1 },
+  POOL: { type: 'boolean' }
 } as const satisfies Record<(typeof CONFIG_KEYS)[keyof typeof CONFIG_KEYS], object>
 
 type Suffix = keyof typeof PROPERTY

@@ -4,6 +4,7 @@ import { createClient, createCluster, type RedisClientType, type RedisDefaultMod
 import { resolveBuilder } from './client-class'
 import { Connection } from './connection'
 import type { Builder } from './driver/build'
+import { poolBuilder } from './driver/pool'
 import { FST_REDIS_CONFIG, FST_REDIS_DUPLICATE } from './errors'
 import { nameOf, resolveOptions, type FastifyNodeRedisOptions } from './options'
 
@@ -72,9 +73,11 @@ const plugin: FastifyPluginAsync<FastifyNodeRedisOptions> = async function fasti
   const log = fastify.log.child({ redis: name })
   const spec = resolveOptions(options, fallbackConfig, (message) => log.warn(`fastify-node-redis: ${message}`))
 
-  const build: Builder = spec.clientClass === undefined
-    ? spec.cluster === undefined ? createClient : createCluster as Builder
-    : await resolveBuilder(spec.clientClass, name, spec.cluster !== undefined)
+  const build: Builder = spec.pool !== undefined
+    ? poolBuilder(name, options.pool !== undefined ? 'option "pool"' : `config key ${spec.prefix}_POOL`)
+    : spec.clientClass === undefined
+      ? spec.cluster === undefined ? createClient : createCluster as Builder
+      : await resolveBuilder(spec.clientClass, name, spec.cluster !== undefined)
   const connection = new Connection(spec, build, log)
   await connection.start()
   registryOf(fastify)[name] = connection.exposed
@@ -91,8 +94,9 @@ export default fastifyRedis
 export { fastifyRedis }
 // Types re-exported without `type`: dist/index.d.ts (.ci/build.js)
 // aliases every export with `export import`, which refuses type-only ones.
-export { FastifyNodeRedisOptions, ClientBuilder, NumberLike, BooleanLike } from './options'
+export { FastifyNodeRedisOptions, ClientBuilder, NumberLike, BooleanLike, RedisPoolSettings } from './options'
 export { RedisCluster } from './cluster'
+export { RedisClientPool } from './pool'
 export { redisEnvSchema, RedisEnvConfig, RedisEnvSchema } from './env-schema'
 export { redisHealth, RedisHealth, RedisHealthOptions, RedisConnectionHealth } from './health'
 export { errorCodes, FST_REDIS_CONFIG, FST_REDIS_DUPLICATE, FST_REDIS_CLIENT_CLASS, FST_REDIS_CONNECT } from './errors'

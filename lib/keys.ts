@@ -25,6 +25,7 @@ export const OPTIONS = {
   lazyConnect: 'LAZY_CONNECT',
   clusterNodes: 'CLUSTER_NODES',
   clusterOptions: null,
+  pool: 'POOL',
   client: null,
   closeClient: null,
   config: null

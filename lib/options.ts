@@ -17,6 +17,32 @@ type BooleanWord = 'true' | 'false' | 'yes' | 'no'
  */
 export type BooleanLike = boolean | 0 | 1 | '0' | '1' | BooleanWord | Uppercase<BooleanWord> | Capitalize<BooleanWord>
 
+/** The sizes and timings of a client pool (option `pool`); numbers, or strings holding one. */
+export interface RedisPoolSettings {
+  /**
+   * Connections opened at startup and kept open, at least 1.
+   * @default 1
+   */
+  minimum?: NumberLike
+  /**
+   * Most connections the pool opens, at least `minimum`.
+   * @default 100
+   */
+  maximum?: NumberLike
+  /**
+   * Milliseconds a command may wait for a free connection once `maximum` are
+   * in use, then it fails with node-redis's `TimeoutError`; `0` waits as
+   * long as it takes.
+   * @default commandTimeout
+   */
+  acquireTimeout?: NumberLike
+  /**
+   * Milliseconds an idle connection above `minimum` stays open.
+   * @default 3000
+   */
+  cleanupDelay?: NumberLike
+}
+
 /**
  * Options accepted by `fastify.register(fastifyRedis, options)`. Any other
  * top-level name is refused with `FST_REDIS_CONFIG` (Fastify's own register
@@ -140,6 +166,19 @@ export interface FastifyNodeRedisOptions {
    */
   clusterOptions?: Partial<RedisClusterOptions<any, any, any>>
   /**
+   * node-redis 5 and later: make the connection a client pool
+   * (`createClientPool`, typed `RedisClientPool`) instead of one client, for
+   * blocking commands (BLPOP, XREAD BLOCK) and WATCH/MULTI, which each need a
+   * connection of their own: `pool.execute(async (client) => …)` lends one.
+   * `true`, or the pool's sizes and timings. Every connection of the pool
+   * takes the connection's url, credentials, db, TLS and `clientOptions`.
+   * Not with `clusterNodes`, `client` or `clientClass`; refused with
+   * node-redis 4 (use its `executeIsolated`). Config key: `PREFIX_POOL`
+   * (a boolean).
+   * @default false
+   */
+  pool?: BooleanLike | RedisPoolSettings
+  /**
    * Bring your own node-redis client (connected or not); the plugin builds
    * none and ignores the connection keys.
    */
@@ -187,6 +226,8 @@ export interface ConnectionSpec {
     rootNodes: ReadonlyArray<Readonly<{ host: string, port: number }>>
     options: Readonly<Partial<RedisClusterOptions<any, any, any>>>
   }>
+  /** A client pool (node-redis 5+): its sizes and timings, resolved. */
+  readonly pool?: Readonly<{ minimum: number, maximum: number, acquireTimeout: number, cleanupDelay: number }>
   readonly client?: unknown
   readonly closeClient: boolean
 }

@@ -4,6 +4,7 @@ import { FST_REDIS_CLIENT_CLASS, FST_REDIS_CONFIG, show } from './errors'
 import type { ClientBuilder, ConnectionSpec, FastifyNodeRedisOptions } from './options'
 import { unknownOptions, unreadConfigKeys } from './keys'
 import { clusterOf, clusterOptionsOf } from './resolve-cluster'
+import { poolOf } from './resolve-pool'
 import { describe, isPlainObject, RESERVED_CLIENT_OPTIONS, RESERVED_SOCKET_OPTIONS, SOCKET_SIGNAL, Source } from './source'
 import { redactUrl } from './url'
 
@@ -110,7 +111,7 @@ export function resolveOptions (options: FastifyNodeRedisOptions = {}, fallbackC
     if (typeof client !== 'object' || client === null || typeof client.connect !== 'function' || typeof client.on !== 'function') {
       source.fail('option "client"', `must be a node-redis client (an object with connect() and on()), got ${show(client)}`)
     }
-    for (const option of ['url', 'host', 'port', 'db', 'username', 'password', 'unixSocketPath', 'tls', 'clientClass', 'clientOptions'] as const) {
+    for (const option of ['url', 'host', 'port', 'db', 'username', 'password', 'unixSocketPath', 'tls', 'clientClass', 'clientOptions', 'pool'] as const) {
       if (options[option] !== undefined) source.fail(`option "${option}"`, 'cannot be combined with option "client": the client you pass is already configured')
     }
     return Object.freeze({
@@ -157,6 +158,8 @@ export function resolveOptions (options: FastifyNodeRedisOptions = {}, fallbackC
       source.fail('option "clientOptions"', `cannot be combined with cluster nodes (${nodes.where}): use clusterOptions (its defaults apply to every node)`)
     }
     if (db !== 0) source.fail(source.get('db')!.where, `must be 0 with cluster nodes (${nodes.where}): Redis Cluster has database 0 only`)
+    const pool = source.get('pool')
+    if (pool !== undefined) source.fail(pool.where, `cannot be combined with cluster nodes (${nodes.where}): node-redis pools single connections only`)
     const cluster = clusterOf(source, nodes, { tls, username, password })
     return Object.freeze({
       name,
@@ -201,6 +204,10 @@ export function resolveOptions (options: FastifyNodeRedisOptions = {}, fallbackC
     port ??= 6379
   }
   if (password === '') password = undefined
+  const pool = poolOf(source, commandTimeout)
+  if (pool !== undefined && clientClass !== undefined) {
+    source.fail(source.get('clientClass')!.where, `cannot be combined with a pool (${source.get('pool')!.where}): the pool builds its own clients (node-redis's createClientPool)`)
+  }
   const where = { tls: tls ?? false, host, port, socketPath, db, username, password }
   return Object.freeze({
     name,
@@ -213,6 +220,7 @@ export function resolveOptions (options: FastifyNodeRedisOptions = {}, fallbackC
     lazyConnect,
     clientClass,
     clientOptions: Object.freeze(clientOptionsOf(source)),
+    ...(pool !== undefined && { pool }),
     closeClient: true
   })
 }

@@ -65,11 +65,15 @@ export class Source {
 
   integer (option: Keyed, min: number, max: number): number | undefined {
     const found = this.get(option)
-    if (found === undefined) return undefined
+    return found === undefined ? undefined : this.integerOf(found, min, max)
+  }
+
+  /** A number, or a string of digits, from `min` to `max`; `where` in the message otherwise. */
+  integerOf (found: Found, min: number, max: number): number {
     const { value } = found
     const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value
     if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < min || n > max) {
-      this.bad(option, found, max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min}` : `an integer from ${min} to ${max}`)
+      this.fail(found.where, `must be ${max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min}` : `an integer from ${min} to ${max}`}, got ${show(value)}`)
     }
     return n as number
   }

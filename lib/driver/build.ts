@@ -1,12 +1,14 @@
+import { createClient } from 'redis'
 import type { ConnectionSpec } from '../options'
 import { ClientDriver, type NodeRedisClient } from './client'
 import { ClusterDriver, isCluster } from './cluster'
 import type { Driver } from './driver'
 import { killSwitch, type KillSwitch } from './kill-switch'
+import { PoolDriver, type NodeRedisPool } from './pool'
 
 export type Strategy = (retries: number, cause: Error) => false | number
-/** What builds a client or a cluster from node-redis options. */
-export type Builder = (options: object) => unknown
+/** What builds a client or a cluster from node-redis options (a pool: and the pool's). */
+export type Builder = (options: object, poolOptions?: object) => unknown
 
 /** The socket options every client the plugin builds gets, above the user's own. */
 function socketOf (spec: ConnectionSpec, user: object | undefined, strategy: Strategy, kill: KillSwitch): Record<string, unknown> {
@@ -78,6 +80,13 @@ function clusterOptions (spec: ConnectionSpec, strategy: Strategy, kill: KillSwi
   }
 }
 
+/* c8 ignore start -- pools are node-redis 5 and later's (4 refuses the option): test/pool.test.ts runs this on 5 and 6 (.ci/run) */
+/** node-redis `createClientPool` options: the sizes and timings resolved, for a pool of clients built with clientOptions(). */
+function poolOptions (spec: ConnectionSpec): object {
+  return { ...spec.pool }
+}
+/* c8 ignore stop */
+
 const drivers = new WeakMap<object, Driver>()
 
 /** The driver of a client or cluster `fastify.redis` holds. */
@@ -93,6 +102,19 @@ export function driverOf (exposed: object): Driver | undefined {
 export function createDriver (spec: ConnectionSpec, build: Builder, strategy: Strategy): { driver: Driver, exposed: object } {
   let exposed: object
   let kill: KillSwitch | undefined
+  const failFast = spec.clientOptions.disableOfflineQueue === true
+  /* c8 ignore start -- pools are node-redis 5 and later's (4 refuses the option): test/pool.test.ts runs this on 5 and 6 (.ci/run) */
+  if (spec.pool !== undefined) {
+    kill = killSwitch()
+    // Called on a failed connect only, once the driver exists.
+    const members: Strategy = (retries, cause) => driver.strategyOf(strategy)(retries, cause)
+    exposed = build(clientOptions(spec, members, kill), poolOptions(spec)) as object
+    const probe = createClient(clientOptions(spec, strategy, kill)) as unknown as NodeRedisClient
+    const driver = new PoolDriver(exposed as NodeRedisPool, probe, kill, failFast, spec.pool)
+    drivers.set(exposed, driver)
+    return { driver, exposed }
+  }
+  /* c8 ignore stop */
   if (spec.client !== undefined) {
     exposed = spec.client as object
   } else {
@@ -101,7 +123,7 @@ export function createDriver (spec: ConnectionSpec, build: Builder, strategy: St
   }
   const driver = isCluster(exposed)
     ? new ClusterDriver(exposed, kill)
-    : new ClientDriver(exposed as NodeRedisClient, kill, kill !== undefined && spec.clientOptions.disableOfflineQueue === true)
+    : new ClientDriver(exposed as NodeRedisClient, kill, kill !== undefined && failFast)
   drivers.set(exposed, driver)
   return { driver, exposed }
 }

@@ -26,7 +26,7 @@ type MultiClass = new (...args: any[]) => Transaction
  * every command about 5% of server CPU in the benchmark, MULTI or not; so
  * did wrapping each transaction `multi()` handed out, for MULTI.)
  */
-function failFastWhileOffline (client: NodeRedisClient): void {
+export function failFastWhileOffline (client: NodeRedisClient): void {
   const target = client as unknown as Record<string, unknown>
   const offline = async (): Promise<never> => await Promise.reject(new ClientOfflineError())
   const Multi = target.Multi as MultiClass
@@ -61,6 +61,8 @@ export class ClientDriver implements Driver {
   get isReady (): boolean { return this.client.isReady }
   async connect (): Promise<unknown> { return await this.client.connect() }
   async ping (): Promise<unknown> { return await this.client.ping() }
+  /** A PING answered: every command sent before it was answered. */
+  async drain (): Promise<unknown> { return await this.ping() }
   maintain (): void {}
   describe (): string { return '' }
   on (event: Event, listener: (...args: any[]) => void): void { this.client.on(event, listener) }

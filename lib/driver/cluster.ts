@@ -120,6 +120,9 @@ export class ClusterDriver implements Driver {
     }))
   }
 
+  /** Every master's PING answered: every command sent before them was answered. */
+  async drain (): Promise<unknown> { return await this.ping() }
+
   async close (): Promise<void> {
     this.kill?.abort()
     await destroy(this.cluster)

@@ -2,8 +2,8 @@
 export type Event = 'error' | 'ready' | 'connect'
 
 /**
- * What the connection lifecycle drives: a node-redis client or cluster of
- * any major, seen through one adapter. Nothing outside `lib/driver/` knows
+ * What the connection lifecycle drives: a node-redis client, cluster or
+ * client pool of any major, seen through one adapter. Nothing outside `lib/driver/` knows
  * which major is installed.
  */
 export interface Driver {
@@ -12,8 +12,10 @@ export interface Driver {
   /** Whether commands can be sent now (for a cluster: every node it opened is ready). */
   readonly isReady: boolean
   connect (): Promise<unknown>
-  /** PING (for a cluster: every master); resolves when answered. */
+  /** PING (for a cluster: every master; for a pool: every idle connection); resolves when answered. */
   ping (): Promise<unknown>
+  /** What close waits for, up to closeTimeout: every command sent so far answered. */
+  drain (): Promise<unknown>
   /**
    * Tears everything down at once, sockets still connecting included,
    * rejecting what is queued; never throws. The client cannot reopen after it.
