@@ -29,14 +29,17 @@ type MultiClass = new (...args: any[]) => Transaction
 export function failFastWhileOffline (client: NodeRedisClient): void {
   const target = client as unknown as Record<string, unknown>
   const offline = async (): Promise<never> => await Promise.reject(new ClientOfflineError())
-  const Multi = target.Multi as MultiClass
-  target.Multi = class FailFastMulti extends Multi {
-    override async exec (...args: unknown[]): Promise<unknown> {
-      return client.isReady ? await super.exec(...args) : await offline()
-    }
+  const Multi = target.Multi as MultiClass | undefined
+  // A clientClass may build something else than a node-redis client: its MULTI is its own.
+  if (typeof Multi === 'function') {
+    target.Multi = class FailFastMulti extends Multi {
+      override async exec (...args: unknown[]): Promise<unknown> {
+        return client.isReady ? await super.exec(...args) : await offline()
+      }
 
-    override async execAsPipeline (...args: unknown[]): Promise<unknown> {
-      return client.isReady ? await super.execAsPipeline(...args) : await offline()
+      override async execAsPipeline (...args: unknown[]): Promise<unknown> {
+        return client.isReady ? await super.execAsPipeline(...args) : await offline()
+      }
     }
   }
   const isolated = target.executeIsolated as ((...args: unknown[]) => Promise<unknown>) | undefined
