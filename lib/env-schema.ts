@@ -17,7 +17,11 @@ const PROPERTY = {
   COMMAND_TIMEOUT: { type: 'integer', minimum: 0 },
   CLASS: { type: 'string', minLength: 1 },
   LAZY_CONNECT: { type: 'boolean' },
-  CLUSTER_NODES: { type: 'string', minLength: 1 }
+  CLUSTER_NODES: { type: 'string', minLength: 1 },
+  SENTINEL_NODES: { type: 'string', minLength: 1 },
+  SENTINEL_NAME: { type: 'string', minLength: 1 },
+  SENTINEL_USERNAME: { type: 'string' },
+  SENTINEL_PASSWORD: { type: 'string' }
 } as const satisfies Record<(typeof CONFIG_KEYS)[keyof typeof CONFIG_KEYS], object>
 
 type Suffix = keyof typeof PROPERTY

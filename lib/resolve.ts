@@ -4,6 +4,7 @@ import { FST_REDIS_CLIENT_CLASS, FST_REDIS_CONFIG, show } from './errors'
 import type { ClientBuilder, ConnectionSpec, FastifyNodeRedisOptions } from './options'
 import { unknownOptions, unreadConfigKeys } from './keys'
 import { clusterOf, clusterOptionsOf } from './resolve-cluster'
+import { sentinelOf } from './resolve-sentinel'
 import { describe, isPlainObject, RESERVED_CLIENT_OPTIONS, RESERVED_SOCKET_OPTIONS, Source } from './source'
 import { redactUrl } from './url'
 
@@ -146,6 +147,31 @@ export function resolveOptions (options: FastifyNodeRedisOptions = {}, fallbackC
     host = undefined
   }
 
+  /** The rest of a connection whose nodes say where to connect (a cluster, a Sentinel). */
+  const nodesOf = <K extends 'cluster' | 'sentinel'>(value: NonNullable<ConnectionSpec[K]>, kind: K) => ({
+    connectTimeout, closeTimeout, commandTimeout, lazyConnect, clientClass, clientOptions: Object.freeze({}), [kind]: value, closeClient: true
+  }) as { [P in K]: NonNullable<ConnectionSpec[K]> } & Pick<ConnectionSpec, 'connectTimeout' | 'closeTimeout' | 'commandTimeout' | 'lazyConnect' | 'clientClass' | 'clientOptions' | 'closeClient'>
+
+  const sentinels = source.get('sentinelNodes')
+  if (sentinels !== undefined) {
+    for (const option of ['url', 'host', 'port', 'unixSocketPath', 'clusterNodes'] as const) {
+      const found = source.get(option)
+      if (found !== undefined) source.fail(found.where, `cannot be combined with sentinel nodes (${sentinels.where}): the sentinels say where the master is`)
+    }
+    for (const option of ['clientOptions', 'clusterOptions'] as const) {
+      if (options[option] !== undefined) source.fail(`option "${option}"`, `cannot be combined with sentinel nodes (${sentinels.where}): use sentinelOptions (its nodeClientOptions apply to every data node)`)
+    }
+    const { sentinel, ...where } = sentinelOf(source, sentinels, { tls, db, username, password })
+    return Object.freeze({ name, prefix, ...where, db, ...nodesOf(sentinel, 'sentinel') })
+  }
+  for (const option of ['sentinelName', 'sentinelUsername', 'sentinelPassword'] as const) {
+    const found = source.get(option)
+    if (found !== undefined) source.fail(found.where, `only applies together with sentinel nodes (option "sentinelNodes" or config key ${source.key('sentinelNodes')})`)
+  }
+  if (options.sentinelOptions !== undefined) {
+    source.fail('option "sentinelOptions"', `only applies together with sentinel nodes (option "sentinelNodes" or config key ${source.key('sentinelNodes')})`)
+  }
+
   const nodes = source.get('clusterNodes')
   if (nodes !== undefined) {
     for (const option of ['url', 'host', 'port', 'unixSocketPath'] as const) {
@@ -157,20 +183,7 @@ export function resolveOptions (options: FastifyNodeRedisOptions = {}, fallbackC
     }
     if (db !== 0) source.fail(source.get('db')!.where, `must be 0 with cluster nodes (${nodes.where}): Redis Cluster has database 0 only`)
     const cluster = clusterOf(source, nodes, { tls, username, password })
-    return Object.freeze({
-      name,
-      prefix,
-      ...cluster.where,
-      db: 0,
-      connectTimeout,
-      closeTimeout,
-      commandTimeout,
-      lazyConnect,
-      clientClass,
-      clientOptions: Object.freeze({}),
-      cluster: Object.freeze({ rootNodes: cluster.rootNodes, options: Object.freeze(clusterOptionsOf(source)) }),
-      closeClient: true
-    })
+    return Object.freeze({ name, prefix, ...cluster.where, db: 0, ...nodesOf(Object.freeze({ rootNodes: cluster.rootNodes, options: Object.freeze(clusterOptionsOf(source)) }), 'cluster') })
   } else if (options.clusterOptions !== undefined) {
     source.fail('option "clusterOptions"', `only applies together with cluster nodes (option "clusterNodes" or config key ${source.key('clusterNodes')})`)
   }

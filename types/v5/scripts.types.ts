@@ -4,7 +4,7 @@ import Fastify from 'fastify'
 import { defineScript, type CommandParser } from 'redis'
 import fastifyRedis, { type RedisClient } from 'fastify-node-redis'
 
-const scripts = {
+export const scripts = {
   bump: defineScript({
     NUMBER_OF_KEYS: 1,
     SCRIPT: 'return redis.call("INCRBY", KEYS[1], ARGV[1])',
