@@ -12,6 +12,8 @@ const CLUSTER_METHODS = ['connect', 'disconnect', 'nodeClient', 'on', 'off'] as 
 const SENTINEL_METHODS = ['connect', 'destroy', 'ping', 'getMasterNode', 'getSentinelNode', 'on', 'off'] as const
 const METHODS = { client: CLIENT_METHODS, cluster: CLUSTER_METHODS, sentinel: SENTINEL_METHODS } as const
 
+const NAMES = { client: 'client', cluster: 'cluster', sentinel: 'Sentinel client' } as const
+
 /** What a connection is: what its clientClass must build. */
 export type Kind = keyof typeof METHODS
 
@@ -96,7 +98,7 @@ export async function resolveBuilder (clientClass: ClientBuilder | string, name:
     }
     const problem = notAClient(client, kind)
     if (problem !== undefined) {
-      throw new FST_REDIS_CLIENT_CLASS(`connection "${name}": ${label} returned ${problem}, not a node-redis ${kind === 'sentinel' ? 'Sentinel client' : kind}`)
+      throw new FST_REDIS_CLIENT_CLASS(`connection "${name}": ${label} returned ${problem}, not a node-redis ${NAMES[kind]}`)
     }
     return client
   }

@@ -72,14 +72,14 @@ export function sentinelOf (source: Source, found: Found, data: DataNodes): Wher
   const hosts = nodes.map(({ host, port }) => hostPort(host, port)).join(',')
   const dataAuth = [data.username !== undefined && `user ${data.username}`, dataPassword !== undefined && 'password ***'].filter(Boolean).join(', ')
   const target = `sentinel master "${name}" (${tls ? 'TLS, ' : ''}db ${data.db}${dataAuth === '' ? '' : `, ${dataAuth}`}) via ${sentinelTls ? 'rediss' : 'redis'}://${authOf(username, password)}${hosts}`
-  const refusal = needs5('Sentinel')
-  /* c8 ignore next -- taken on node-redis 4 only, and not taken there: .ci/run runs the suite on each major */
-  if (refusal !== undefined) source.fail(found.where, `asks for Redis Sentinel, but ${refusal}: upgrade node-redis (npm install redis@latest), or reach the master through an address that follows failovers`)
-  return {
+  const where: Where = {
     target,
     tls,
     username: data.username,
     password: dataPassword,
     sentinel: Object.freeze({ name, nodes, username, password, tls: sentinelTls, options: Object.freeze(options) })
   }
+  const refusal = needs5('Sentinel')
+  /* c8 ignore next -- which side is taken depends on the installed major: .ci/run runs the suite on each */
+  return refusal === undefined ? where : source.fail(found.where, `asks for Redis Sentinel, but ${refusal}: upgrade node-redis (npm install redis@latest), or reach the master through an address that follows failovers`)
 }

@@ -113,6 +113,14 @@ function optionsFor (spec: ConnectionSpec, strategy: Strategy, kill: KillSwitch)
   return spec.cluster === undefined ? clientOptions(spec, strategy, kill) : clusterOptions(spec, strategy, kill)
 }
 
+/** The adapter of what was built (or passed in), by what it can do. */
+function driverFor (spec: ConnectionSpec, exposed: object, kill: KillSwitch | undefined): Driver {
+  if (isCluster(exposed)) return new ClusterDriver(exposed, kill)
+  /* c8 ignore next -- a Sentinel client exists on node-redis 5 and later only */
+  if (isSentinel(exposed)) return new SentinelDriver(exposed, kill, spec.commandTimeout)
+  return new ClientDriver(exposed as NodeRedisClient, kill, kill !== undefined && spec.clientOptions.disableOfflineQueue === true)
+}
+
 const drivers = new WeakMap<object, Driver>()
 
 /** The driver of a client or cluster `fastify.redis` holds. */
@@ -134,11 +142,7 @@ export function createDriver (spec: ConnectionSpec, build: Builder, strategy: St
     kill = killSwitch()
     exposed = build(optionsFor(spec, strategy, kill)) as object
   }
-  const driver = isCluster(exposed)
-    ? new ClusterDriver(exposed, kill)
-    : isSentinel(exposed)
-      ? new SentinelDriver(exposed, kill, spec.commandTimeout)
-      : new ClientDriver(exposed as NodeRedisClient, kill, kill !== undefined && spec.clientOptions.disableOfflineQueue === true)
+  const driver = driverFor(spec, exposed, kill)
   drivers.set(exposed, driver)
   return { driver, exposed }
 }

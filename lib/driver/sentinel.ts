@@ -19,10 +19,9 @@ export interface NodeRedisSentinel extends Emitter {
 /** node-redis's `createSentinel` (5 and later; undefined on 4, where resolution refuses Sentinel first). */
 export const createSentinel = (redis as unknown as { createSentinel?: (options: object) => unknown }).createSentinel
 
-/** Whether a built object is a Sentinel client: only it says which master and sentinel it uses. */
+/** Whether a built object is a Sentinel client: only it says which master it uses. */
 export function isSentinel (built: object): built is NodeRedisSentinel {
-  return typeof (built as Partial<NodeRedisSentinel>).getMasterNode === 'function' &&
-    typeof (built as Partial<NodeRedisSentinel>).getSentinelNode === 'function'
+  return typeof (built as Partial<NodeRedisSentinel>).getMasterNode === 'function'
 }
 
 /* c8 ignore start -- node-redis 5 and later only: on 4, Sentinel is refused before a driver is built (.ci/run runs the suite on each major) */

@@ -68,11 +68,11 @@ async function until (what: string, check: () => Promise<true | string>, timeout
   }
 }
 
-/** A flat [field, value, …] reply as an object. */
+/** A flat [field, value, …] reply (RESP2) as an object. */
 function fields (reply: unknown): Record<string, string> {
-  if (!Array.isArray(reply)) return Object.fromEntries(Object.entries(reply as object).map(([k, v]) => [k, String(v)]))
+  const list = reply as unknown[]
   const out: Record<string, string> = {}
-  for (let i = 0; i < reply.length; i += 2) out[String(reply[i])] = String(reply[i + 1])
+  for (let i = 0; i < list.length; i += 2) out[String(list[i])] = String(list[i + 1])
   return out
 }
 
