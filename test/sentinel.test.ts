@@ -247,7 +247,7 @@ test('a paused master: commands fail within the watchdog bound, then work after 
   await sleep(10)
 })
 
-test('a clientClass builds the Sentinel client too; one that builds something else is refused', { skip }, async (t) => {
+test('a clientClass builds the Sentinel client too; one that builds something else is refused; lazyConnect', { skip }, async (t) => {
   const setup = await startSentinel(t)
   const { createSentinel } = await import('redis') as unknown as { createSentinel: (o: object) => unknown }
   let built = 0
@@ -256,6 +256,11 @@ test('a clientClass builds the Sentinel client too; one that builds something el
   await app.register(fastifyRedis, through(setup, { clientClass: (options: object) => { built++; return createSentinel(options) } }))
   t.equal(built, 1)
   t.equal(await app.redis.ha.set('k', 'v'), 'OK')
+  const lazy = testApp()
+  t.teardown(() => lazy.close())
+  await lazy.register(fastifyRedis, through(setup, { lazyConnect: true }))
+  await eventually(async () => await lazy.redis.ha.get('k') === 'v')
+  t.pass('with lazyConnect, it connects in the background')
   const other = testApp()
   t.teardown(() => other.close())
   other.register(fastifyRedis, through(setup, { clientClass: () => ({ connect () {}, on () {}, off () {} }) }))

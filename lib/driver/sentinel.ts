@@ -44,6 +44,9 @@ export class SentinelDriver implements Driver {
   /** A PING past the fail-fast check: while no master is connected, it makes node-redis rediscover one. */
   private rediscover: (() => Promise<unknown>) | undefined
   private rediscovering = false
+  /** connect() was called (by startup, or in the background with lazyConnect); close() was. */
+  private started = false
+  private closed = false
 
   /**
    * `kill`: the switch its sockets were given, when the plugin built it (and
@@ -89,10 +92,15 @@ export class SentinelDriver implements Driver {
   get isReady (): boolean { return this.sentinel.isReady && this.sentinel.getMasterNode() !== undefined }
 
   async connect (): Promise<unknown> {
+    this.started = true
     const connecting = this.sentinel.connect()
     this.connecting = connecting
     try {
       return await connecting
+    } catch (err) {
+      // node-redis 5 stays "open" after a connect() that gave up: close it, so that maintain() tries again.
+      await Promise.resolve(this.sentinel.destroy()).catch(noop)
+      throw err
     } finally {
       this.connecting = undefined
     }
@@ -123,6 +131,7 @@ export class SentinelDriver implements Driver {
    * 1 s, and with every socket torn down that loop ends by itself.
    */
   async close (): Promise<void> {
+    this.closed = true
     this.kill?.abort()
     const destroyed = Promise.resolve(this.sentinel.destroy()).catch(noop)
     if (this.connecting === undefined) await destroyed
@@ -135,13 +144,18 @@ export class SentinelDriver implements Driver {
   }
 
   /**
-   * While no master is connected: have node-redis rediscover one (its node
+   * After a connect() that gave up: connect again. While no master is
+   * connected: have node-redis rediscover one (its node
    * connections do not reconnect by themselves, and the commands that would
    * make it rediscover fail fast here); a master still missing after
    * `stall` ms (a paused node, a connection stuck in its handshake): cut
    * every socket, so that the rediscovery starts over.
    */
   maintain (): void {
+    if (!this.sentinel.isOpen && this.started && !this.closed && this.connecting === undefined) {
+      // A connect() that gave up (lazyConnect, every sentinel down for long): try again.
+      this.connect().catch(noop)
+    }
     if (this.isReady || !this.sentinel.isOpen) {
       this.downSince = 0
       return
