@@ -2,6 +2,7 @@ import { test, type Test } from 'tap'
 import fastifyRedis, { redisHealth, type RedisClient, type RedisSentinel } from 'fastify-node-redis'
 import { resolveOptions, type FastifyNodeRedisOptions } from '../lib/options'
 import { needs5, redisVersion } from '../lib/driver/major'
+import { killSwitch } from '../lib/driver/kill-switch'
 import { isSentinel } from '../lib/driver/sentinel'
 import { appWithLogs, eventually, sleep, startupError, testApp } from './helpers/app'
 import { REDIS_MAJOR, since5 } from './helpers/major'
@@ -50,6 +51,21 @@ test('node-redis 4 refuses Sentinel with FST_REDIS_CONFIG, saying why', async (t
   t.teardown(() => app.close())
   app.register(fastifyRedis, { config: { REDIS_SENTINEL_NODES: 'redis://127.0.0.1:1', REDIS_SENTINEL_NAME: 'm' } })
   await t.rejects(async () => { await app.ready() }, { code: 'FST_REDIS_CONFIG', message: /config key REDIS_SENTINEL_NODES asks for Redis Sentinel, but Sentinel needs redis 5 or later/ })
+})
+
+test('the kill switch\'s cut() tears down the sockets open now and leaves later ones alone (a Sentinel\'s reopen)', async (t) => {
+  const { signal, cut } = killSwitch() as { signal: AbortSignal, cut: () => void }
+  let calls = 0
+  const listener = (): void => { calls++ }
+  signal.addEventListener('abort', listener)
+  cut()
+  t.equal(calls, 1, 'a socket open now is torn down')
+  signal.removeEventListener('abort', listener)
+  cut()
+  t.equal(calls, 1, 'a socket that has closed is not')
+  signal.addEventListener('abort', listener)
+  await new Promise((resolve) => process.nextTick(resolve))
+  t.equal(calls, 1, 'a socket opened after a cut lives on')
 })
 
 test('options and config keys: sentinels, master name, credentials of both kinds, options', async (t) => {
