@@ -12,7 +12,8 @@ import { things } from './things'
 // The connections this app registers, declared the way the README teaches:
 // `app.redis.redis` and `app.redis.sessions` are typed, a misspelt name is a
 // compile error. With REDIS_CLUSTER_NODES / SESSIONS_CLUSTER_NODES they are
-// cluster clients at run time; every command the app sends exists on both.
+// cluster clients at run time, with REDIS_SENTINEL_NODES / SESSIONS_SENTINEL_NODES
+// Sentinel clients (node-redis 5+); every command the app sends exists on all.
 declare module 'fastify-node-redis' {
   interface FastifyRedisConnections {
     /** Prefix REDIS: the things. */

@@ -8,6 +8,14 @@ import type { ClientBuilder } from './options'
 const CLIENT_METHODS = ['connect', 'disconnect', 'ping', 'on', 'off'] as const
 // A node-redis cluster has no ping(); the plugin pings its nodes instead.
 const CLUSTER_METHODS = ['connect', 'disconnect', 'nodeClient', 'on', 'off'] as const
+// A Sentinel client has no disconnect(); the plugin asks it for its master.
+const SENTINEL_METHODS = ['connect', 'destroy', 'ping', 'getMasterNode', 'getSentinelNode', 'on', 'off'] as const
+const METHODS = { client: CLIENT_METHODS, cluster: CLUSTER_METHODS, sentinel: SENTINEL_METHODS } as const
+
+const NAMES = { client: 'client', cluster: 'cluster', sentinel: 'Sentinel client' } as const
+
+/** What a connection is: what its clientClass must build. */
+export type Kind = keyof typeof METHODS
 
 function messageOf (err: unknown): string {
   return err instanceof Error ? err.message.split('\n')[0] : show(err)
@@ -61,12 +69,12 @@ function isClass (fn: Function): boolean {
 }
 
 /** Why `client` cannot be used as a node-redis client, or undefined if it can. */
-function notAClient (client: unknown, cluster: boolean): string | undefined {
+function notAClient (client: unknown, kind: Kind): string | undefined {
   if (typeof client !== 'object' || client === null) return show(client)
   if (typeof (client as { then?: unknown }).then === 'function') {
     return 'a Promise (build the client synchronously and leave connect() to the plugin)'
   }
-  const missing = (cluster ? CLUSTER_METHODS : CLIENT_METHODS).filter((method) => typeof (client as Record<string, unknown>)[method] !== 'function')
+  const missing = (METHODS[kind] as readonly string[]).filter((method) => typeof (client as Record<string, unknown>)[method] !== 'function')
   return missing.length === 0 ? undefined : `an object without ${missing.map((m) => `${m}()`).join(', ')}`
 }
 
@@ -74,7 +82,7 @@ function notAClient (client: unknown, cluster: boolean): string | undefined {
  * Turns `clientClass` into the function that builds the client: a function is
  * called, a class is constructed, a string `specifier#export` is loaded first.
  */
-export async function resolveBuilder (clientClass: ClientBuilder | string, name: string, cluster = false): Promise<(options: object) => unknown> {
+export async function resolveBuilder (clientClass: ClientBuilder | string, name: string, kind: Kind = 'client'): Promise<(options: object) => unknown> {
   const label = typeof clientClass === 'string' ? `clientClass ${JSON.stringify(clientClass)}` : 'clientClass'
   const value = typeof clientClass === 'string' ? await load(clientClass, name) : clientClass
   if (typeof value !== 'function') {
@@ -88,9 +96,9 @@ export async function resolveBuilder (clientClass: ClientBuilder | string, name:
     } catch (err) {
       throw new FST_REDIS_CLIENT_CLASS(`connection "${name}": ${label} threw while building the client: ${messageOf(err)}`, { cause: err })
     }
-    const problem = notAClient(client, cluster)
+    const problem = notAClient(client, kind)
     if (problem !== undefined) {
-      throw new FST_REDIS_CLIENT_CLASS(`connection "${name}": ${label} returned ${problem}, not a node-redis ${cluster ? 'cluster' : 'client'}`)
+      throw new FST_REDIS_CLIENT_CLASS(`connection "${name}": ${label} returned ${problem}, not a node-redis ${NAMES[kind]}`)
     }
     return client
   }

@@ -163,7 +163,7 @@ export class Connection {
       // A cluster's "All the root nodes are unavailable" hides why: add the last node error.
       const detail = last !== undefined && cause !== this.alert && (timedOut || last.message !== cause.message) ? `; last error: ${last.message}` : ''
       // TLS to a port that does not serve it: the server waits for a newline that never comes.
-      const handshake = spec.tls !== false && spec.cluster === undefined && !this.connected
+      const handshake = spec.tls !== false && spec.cluster === undefined && spec.sentinel === undefined && !this.connected
         ? '; the TLS handshake never completed: is the server at this address serving TLS?'
         : ''
       const why = `${timedOut ? `no answer within ${spec.connectTimeout} ms (connectTimeout)${handshake}` : startupReason(spec, cause)}${detail}`
@@ -189,8 +189,8 @@ export class Connection {
   private watch (): void {
     const timeout = this.spec.commandTimeout
     if (this.spec.client !== undefined) return
-    // A cluster is also looked after while its commands are not timed.
-    const every = this.spec.cluster === undefined ? timeout / 4 : Math.min(timeout / 4 || 500, 500)
+    // A cluster or a Sentinel client is also looked after while its commands are not timed.
+    const every = this.spec.cluster === undefined && this.spec.sentinel === undefined ? timeout / 4 : Math.min(timeout / 4 || 500, 500)
     if (every === 0) return
     this.watchdog = setInterval(this.tick, Math.max(Math.floor(every), 10))
     this.watchdog.unref()

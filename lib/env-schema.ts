@@ -18,7 +18,11 @@ const PROPERTY = {
   CLASS: { type: 'string', minLength: 1 },
   LAZY_CONNECT: { type: 'boolean' },
   CLUSTER_NODES: { type: 'string', minLength: 1 },
-  POOL: { type: 'boolean' }
+  POOL: { type: 'boolean' },
+  SENTINEL_NODES: { type: 'string', minLength: 1 },
+  SENTINEL_NAME: { type: 'string', minLength: 1 },
+  SENTINEL_USERNAME: { type: 'string' },
+  SENTINEL_PASSWORD: { type: 'string' }
 } as const satisfies Record<(typeof CONFIG_KEYS)[keyof typeof CONFIG_KEYS], object>
 
 type Suffix = keyof typeof PROPERTY

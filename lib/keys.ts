@@ -26,6 +26,11 @@ export const OPTIONS = {
   clusterNodes: 'CLUSTER_NODES',
   clusterOptions: null,
   pool: 'POOL',
+  sentinelNodes: 'SENTINEL_NODES',
+  sentinelName: 'SENTINEL_NAME',
+  sentinelUsername: 'SENTINEL_USERNAME',
+  sentinelPassword: 'SENTINEL_PASSWORD',
+  sentinelOptions: null,
   client: null,
   closeClient: null,
   config: null
@@ -91,7 +96,10 @@ const HINTS: Readonly<Record<string, string>> = {
   nodeAddressMap: CLUSTER_OPTION,
   defaults: CLUSTER_OPTION,
   rootNodes: 'is node-redis\'s: give the cluster nodes with clusterNodes (config key PREFIX_CLUSTER_NODES)',
-  cluster: 'is not an option: a connection becomes a cluster client when clusterNodes (config key PREFIX_CLUSTER_NODES) is set'
+  cluster: 'is not an option: a connection becomes a cluster client when clusterNodes (config key PREFIX_CLUSTER_NODES) is set',
+  sentinels: 'is ioredis\'s: give the sentinels with sentinelNodes (config key PREFIX_SENTINEL_NODES) and the master group with sentinelName',
+  sentinelRootNodes: 'is node-redis\'s: give the sentinels with sentinelNodes (config key PREFIX_SENTINEL_NODES)',
+  sentinel: 'is not an option: a connection becomes a Sentinel client when sentinelNodes (config key PREFIX_SENTINEL_NODES) is set'
 }
 
 /** Edit distance with transpositions (optimal string alignment), for "did you mean". */

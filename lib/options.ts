@@ -172,12 +172,48 @@ export interface FastifyNodeRedisOptions {
    * connection of their own: `pool.execute(async (client) => …)` lends one.
    * `true`, or the pool's sizes and timings. Every connection of the pool
    * takes the connection's url, credentials, db, TLS and `clientOptions`.
-   * Not with `clusterNodes`, `client` or `clientClass`; refused with
+   * Not with `clusterNodes`, `sentinelNodes`, `client` or `clientClass`; refused with
    * node-redis 4 (use its `executeIsolated`). Config key: `PREFIX_POOL`
    * (a boolean).
    * @default false
    */
   pool?: BooleanLike | RedisPoolSettings
+  /**
+   * Redis Sentinel (node-redis 5 and later): the sentinels, as
+   * `redis://[[user]:pass@]host[:port]` or `rediss://…` URLs (port 26379 when
+   * absent; an array, or one comma-separated string). Switches this
+   * connection to node-redis's `createSentinel`, which follows the master of
+   * group `sentinelName`; the data nodes take `db`, `username`, `password`
+   * and `tls`. Refused with node-redis 4, which has no Sentinel client.
+   * Config key: `PREFIX_SENTINEL_NODES`.
+   */
+  sentinelNodes?: string | string[]
+  /**
+   * With `sentinelNodes`: the master group name the sentinels monitor
+   * (`sentinel monitor <name> …`); required. Config key: `PREFIX_SENTINEL_NAME`.
+   */
+  sentinelName?: string
+  /**
+   * With `sentinelNodes`: the ACL user of the sentinels themselves (the
+   * sentinel URLs may carry it instead). Config key: `PREFIX_SENTINEL_USERNAME`.
+   */
+  sentinelUsername?: string
+  /**
+   * With `sentinelNodes`: the password of the sentinels themselves
+   * (`requirepass` in their config; the sentinel URLs may carry it instead).
+   * Never logged, never in an error message. Config key:
+   * `PREFIX_SENTINEL_PASSWORD`.
+   */
+  sentinelPassword?: string
+  /**
+   * With `sentinelNodes`: passed through to `createSentinel`
+   * (`masterPoolSize`, `replicaPoolSize`, `scanInterval`, `reserveClient`,
+   * `maxCommandRediscovers`, `nodeAddressMap`, `scripts`, `modules`,
+   * `functions`, `RESP`, and `nodeClientOptions` / `sentinelClientOptions`
+   * for the data node and sentinel clients: `name`, `socket.keepAlive`…).
+   * Where to connect and the credentials are set by the plugin's own options.
+   */
+  sentinelOptions?: FastifyRedisSentinelOptions
   /**
    * Bring your own node-redis client (connected or not); the plugin builds
    * none and ignores the connection keys.
@@ -200,6 +236,31 @@ export interface FastifyNodeRedisOptions {
    * decorated (by `@fastify/env`); `process.env` is never read implicitly.
    */
   config?: Record<string, unknown>
+}
+
+/**
+ * What `sentinelOptions` accepts: node-redis's `RedisSentinelOptions` but
+ * the name, the sentinels and the credentials (typed loosely, so that it
+ * compiles against node-redis 4, which has no Sentinel).
+ */
+export interface FastifyRedisSentinelOptions {
+  /** Connections to the master (default 1). */
+  masterPoolSize?: number
+  /** Connections to each replica; above 0, read-only commands go to the replicas (default 0). */
+  replicaPoolSize?: number
+  /** ms between two topology scans besides the sentinels' notifications (default 0: none). */
+  scanInterval?: number
+  /** Keep one master connection for the sentinel object itself. */
+  reserveClient?: boolean
+  /** How many times a command is retried across topology changes (default 16). */
+  maxCommandRediscovers?: number
+  /** Maps the addresses the sentinels announce to the ones to connect to. */
+  nodeAddressMap?: Record<string, { host: string, port: number }> | ((address: string) => { host: string, port: number } | undefined)
+  /** Options of every data node client (not where to connect, nor the credentials). */
+  nodeClientOptions?: Record<string, unknown>
+  /** Options of every sentinel client (not where to connect, nor the credentials). */
+  sentinelClientOptions?: Record<string, unknown>
+  [option: string]: unknown
 }
 
 /** One connection, fully resolved, frozen. */
@@ -228,6 +289,15 @@ export interface ConnectionSpec {
   }>
   /** A client pool (node-redis 5+): its sizes and timings, resolved. */
   readonly pool?: Readonly<{ minimum: number, maximum: number, acquireTimeout: number, cleanupDelay: number }>
+  /** Sentinel mode: the master group, the sentinels, their credentials and TLS, and the createSentinel options. */
+  readonly sentinel?: Readonly<{
+    name: string
+    nodes: ReadonlyArray<Readonly<{ host: string, port: number }>>
+    username?: string
+    password?: string
+    tls: false | TlsOptions
+    options: Readonly<FastifyRedisSentinelOptions>
+  }>
   readonly client?: unknown
   readonly closeClient: boolean
 }

@@ -5,6 +5,7 @@ import type { ClientBuilder, ConnectionSpec, FastifyNodeRedisOptions } from './o
 import { unknownOptions, unreadConfigKeys } from './keys'
 import { clusterOf, clusterOptionsOf } from './resolve-cluster'
 import { poolOf } from './resolve-pool'
+import { sentinelOf } from './resolve-sentinel'
 import { describe, isPlainObject, RESERVED_CLIENT_OPTIONS, RESERVED_SOCKET_OPTIONS, SOCKET_SIGNAL, Source } from './source'
 import { redactUrl } from './url'
 
@@ -148,6 +149,33 @@ export function resolveOptions (options: FastifyNodeRedisOptions = {}, fallbackC
     host = undefined
   }
 
+  /** The rest of a connection whose nodes say where to connect (a cluster, a Sentinel). */
+  const nodesOf = <K extends 'cluster' | 'sentinel'>(value: NonNullable<ConnectionSpec[K]>, kind: K) => ({
+    connectTimeout, closeTimeout, commandTimeout, lazyConnect, clientClass, clientOptions: Object.freeze({}), [kind]: value, closeClient: true
+  }) as { [P in K]: NonNullable<ConnectionSpec[K]> } & Pick<ConnectionSpec, 'connectTimeout' | 'closeTimeout' | 'commandTimeout' | 'lazyConnect' | 'clientClass' | 'clientOptions' | 'closeClient'>
+
+  const sentinels = source.get('sentinelNodes')
+  if (sentinels !== undefined) {
+    for (const option of ['url', 'host', 'port', 'unixSocketPath', 'clusterNodes'] as const) {
+      const found = source.get(option)
+      if (found !== undefined) source.fail(found.where, `cannot be combined with sentinel nodes (${sentinels.where}): the sentinels say where the master is`)
+    }
+    for (const option of ['clientOptions', 'clusterOptions'] as const) {
+      if (options[option] !== undefined) source.fail(`option "${option}"`, `cannot be combined with sentinel nodes (${sentinels.where}): use sentinelOptions (its nodeClientOptions apply to every data node)`)
+    }
+    const pool = source.get('pool')
+    if (pool !== undefined) source.fail(pool.where, `cannot be combined with sentinel nodes (${sentinels.where}): the Sentinel client pools its master connections itself (sentinelOptions.masterPoolSize)`)
+    const { sentinel, ...where } = sentinelOf(source, sentinels, { tls, db, username, password })
+    return Object.freeze({ name, prefix, ...where, db, ...nodesOf(sentinel, 'sentinel') })
+  }
+  for (const option of ['sentinelName', 'sentinelUsername', 'sentinelPassword'] as const) {
+    const found = source.get(option)
+    if (found !== undefined) source.fail(found.where, `only applies together with sentinel nodes (option "sentinelNodes" or config key ${source.key('sentinelNodes')})`)
+  }
+  if (options.sentinelOptions !== undefined) {
+    source.fail('option "sentinelOptions"', `only applies together with sentinel nodes (option "sentinelNodes" or config key ${source.key('sentinelNodes')})`)
+  }
+
   const nodes = source.get('clusterNodes')
   if (nodes !== undefined) {
     for (const option of ['url', 'host', 'port', 'unixSocketPath'] as const) {
@@ -161,20 +189,7 @@ export function resolveOptions (options: FastifyNodeRedisOptions = {}, fallbackC
     const pool = source.get('pool')
     if (pool !== undefined) source.fail(pool.where, `cannot be combined with cluster nodes (${nodes.where}): node-redis pools single connections only`)
     const cluster = clusterOf(source, nodes, { tls, username, password })
-    return Object.freeze({
-      name,
-      prefix,
-      ...cluster.where,
-      db: 0,
-      connectTimeout,
-      closeTimeout,
-      commandTimeout,
-      lazyConnect,
-      clientClass,
-      clientOptions: Object.freeze({}),
-      cluster: Object.freeze({ rootNodes: cluster.rootNodes, options: Object.freeze(clusterOptionsOf(source)) }),
-      closeClient: true
-    })
+    return Object.freeze({ name, prefix, ...cluster.where, db: 0, ...nodesOf(Object.freeze({ rootNodes: cluster.rootNodes, options: Object.freeze(clusterOptionsOf(source)) }), 'cluster') })
   } else if (options.clusterOptions !== undefined) {
     source.fail('option "clusterOptions"', `only applies together with cluster nodes (option "clusterNodes" or config key ${source.key('clusterNodes')})`)
   }

@@ -7,7 +7,7 @@ import { parseRedisUrl, redactUrl, UrlError, type ParsedUrl } from './url'
 export type Keyed = keyof typeof CONFIG_KEYS
 export type Found = { value: unknown, where: string }
 
-const SECRET: ReadonlySet<Keyed> = new Set(['password'])
+const SECRET: ReadonlySet<Keyed> = new Set(['password', 'sentinelPassword'])
 // Options that say where to connect: they may not also arrive through clientOptions.
 export const RESERVED_CLIENT_OPTIONS = ['url', 'database', 'username', 'password'] as const
 export const RESERVED_SOCKET_OPTIONS = ['host', 'port', 'path', 'tls'] as const
@@ -88,6 +88,15 @@ export class Source {
     return this.bad(option, found, `a boolean: ${BOOLEANS}`)
   }
 
+  /** A list of URLs: an array, or one comma-separated string. */
+  urls (found: Found, what: string): string[] {
+    const list = typeof found.value === 'string' ? found.value.split(',').map((u) => u.trim()).filter(Boolean) : found.value
+    if (!Array.isArray(list) || list.length === 0 || !list.every((u) => typeof u === 'string' && u !== '')) {
+      this.fail(found.where, `must be a list of ${what} URLs (an array, or one comma-separated string), got ${show(found.value)}`)
+    }
+    return list as string[]
+  }
+
   url (url: string, where: string): ParsedUrl {
     try {
       return parseRedisUrl(url)
@@ -97,6 +106,45 @@ export class Source {
       return this.fail(where, `${redactUrl(url)} is not a valid Redis URL: ${err.message}`)
     }
   }
+}
+
+/**
+ * A copy of the node-redis client options given at option `path`
+ * (`clusterOptions.defaults`, `sentinelOptions.nodeClientOptions`…), with
+ * where to connect and the credentials refused: they are the plugin's.
+ */
+export function nodeOptionsOf (source: Source, path: string, given: unknown, socketInstead: string): Record<string, unknown> {
+  if (!isPlainObject(given)) return source.fail(`option "${path}"`, `must be an object, got ${show(given)}`)
+  for (const key of RESERVED_CLIENT_OPTIONS) {
+    if (given[key] !== undefined) source.fail(`option "${path}.${key}"`, 'is not accepted: set the plugin\'s own options (or their config keys) instead')
+  }
+  const socket = given.socket
+  if (socket !== undefined && !isPlainObject(socket)) source.fail(`option "${path}.socket"`, `must be an object, got ${show(socket)}`)
+  for (const key of RESERVED_SOCKET_OPTIONS) {
+    if ((socket as Record<string, unknown> | undefined)?.[key] !== undefined) source.fail(`option "${path}.socket.${key}"`, `is not accepted: ${socketInstead}`)
+  }
+  if ((socket as Record<string, unknown> | undefined)?.signal !== undefined) source.fail(`option "${path}.socket.signal"`, SOCKET_SIGNAL)
+  return { ...given, ...(socket !== undefined && { socket: { ...socket } }) }
+}
+
+/**
+ * What every URL of a list (cluster nodes, sentinels) must agree on: the
+ * scheme, and the credentials of those that carry some.
+ */
+export function agreed (source: Source, where: string, urls: ParsedUrl[], what: string, instead: string): { tls: boolean, username?: string, password?: string } {
+  let credentials: string | undefined
+  let username: string | undefined
+  let password: string | undefined
+  for (const parsed of urls) {
+    if (parsed.tls !== urls[0].tls) source.fail(where, `mixes redis:// and rediss:// ${what}: use one scheme for all`)
+    if (parsed.username === undefined && parsed.password === undefined) continue
+    const these = `${parsed.username ?? ''}\0${parsed.password ?? ''}`
+    if (credentials !== undefined && credentials !== these) source.fail(where, `gives different credentials for different ${what}: ${instead}`)
+    credentials = these
+    username = parsed.username
+    password = parsed.password
+  }
+  return { tls: urls[0].tls, username, password }
 }
 
 /** How a connection's target is shown in messages and logs: the password masked. */

@@ -269,7 +269,8 @@ test('cluster nodes: bad input is FST_REDIS_CONFIG', async (t) => {
     [{ clusterNodes: 'redis://a:1', clusterOptions: { defaults: { password: PW } } }, /"clusterOptions.defaults.password" is not accepted/],
     [{ clusterNodes: 'redis://a:1', clusterOptions: { defaults: { socket: 5 as unknown as object } } }, /"clusterOptions.defaults.socket" must be an object/],
     [{ clusterNodes: 'redis://a:1', clusterOptions: { defaults: { socket: { port: 1 } } } }, /"clusterOptions.defaults.socket.port" is not accepted/],
-    [{ clusterNodes: 'redis://a:1', clusterOptions: { defaults: { socket: { signal: new AbortController().signal } as object } } }, /"clusterOptions.defaults.socket.signal" is not accepted/]
+    [{ clusterNodes: 'redis://a:1', clusterOptions: { defaults: { socket: { signal: new AbortController().signal } as object } } }, /"clusterOptions.defaults.socket.signal" is not accepted/],
+    [{ sentinelNodes: 'redis://a:1', sentinelName: 'm', pool: true }, /option "pool" cannot be combined with sentinel nodes \(option "sentinelNodes"\): the Sentinel client pools its master connections itself/]
   ]
   for (const [options, message] of cases) {
     t.throws(() => resolveOptions(options), { code: 'FST_REDIS_CONFIG', message }, JSON.stringify(options))

@@ -3,6 +3,7 @@ import type { ConnectionSpec } from '../options'
 import { ClientDriver, type NodeRedisClient } from './client'
 import { ClusterDriver, isCluster } from './cluster'
 import type { Driver } from './driver'
+import { isSentinel, SentinelDriver } from './sentinel'
 import { killSwitch, type KillSwitch } from './kill-switch'
 import { PoolDriver, type NodeRedisPool } from './pool'
 
@@ -11,9 +12,9 @@ export type Strategy = (retries: number, cause: Error) => false | number
 export type Builder = (options: object, poolOptions?: object) => unknown
 
 /** The socket options every client the plugin builds gets, above the user's own. */
-function socketOf (spec: ConnectionSpec, user: object | undefined, strategy: Strategy, kill: KillSwitch): Record<string, unknown> {
+function socketOf (spec: ConnectionSpec, user: object | undefined, strategy: Strategy, kill: KillSwitch, tls = spec.tls): Record<string, unknown> {
   const socket: Record<string, unknown> = { connectTimeout: spec.connectTimeout, ...user, reconnectStrategy: strategy, signal: kill.signal }
-  if (spec.tls) Object.assign(socket, spec.tls, { tls: true })
+  if (tls) Object.assign(socket, tls, { tls: true })
   return socket
 }
 
@@ -38,10 +39,10 @@ function boundsOf (spec: ConnectionSpec, given: Record<string, any>): { isolatio
   }
 }
 
-function credentialsOf (spec: ConnectionSpec): Record<string, string> {
+function credentialsOf ({ username, password }: { username?: string, password?: string }): Record<string, string> {
   return {
-    ...(spec.username !== undefined && { username: spec.username }),
-    ...(spec.password !== undefined && { password: spec.password })
+    ...(username !== undefined && { username }),
+    ...(password !== undefined && { password })
   }
 }
 
@@ -87,6 +88,55 @@ function poolOptions (spec: ConnectionSpec): object {
 }
 /* c8 ignore stop */
 
+/* c8 ignore start -- node-redis 5 and later only: on 4, Sentinel is refused at resolution (.ci/run runs the suite on each major) */
+/** node-redis `createSentinel` options for a Sentinel client the plugin builds itself. */
+function sentinelOptions (spec: ConnectionSpec, strategy: Strategy, kill: KillSwitch): object {
+  const sentinel = spec.sentinel!
+  const { nodeClientOptions = {}, sentinelClientOptions = {}, ...rest } = sentinel.options as Record<string, any>
+  const { socket: nodeSocket, ...node } = nodeClientOptions
+  const { socket: sentinelSocket, ...sentinels } = sentinelClientOptions
+  const commandOptions = boundsOf(spec, rest).commandOptions ?? rest.commandOptions
+  return {
+    ...rest,
+    // The Sentinel client passes its own command options (and 6's default timeout) to the master's connections.
+    commandOptions,
+    name: sentinel.name,
+    sentinelRootNodes: sentinel.nodes.map(({ host, port }) => ({ host, port })),
+    // Node errors reach the Sentinel client's "error", and so the plugin's listener.
+    passthroughClientErrorEvents: true,
+    nodeClientOptions: {
+      disableOfflineQueue: true,
+      ...node,
+      commandOptions: boundsOf(spec, node).commandOptions ?? node.commandOptions,
+      // No reconnection of their own: the Sentinel client rediscovers the master instead.
+      socket: { ...socketOf(spec, nodeSocket, strategy, kill), reconnectStrategy: false },
+      database: spec.db,
+      ...credentialsOf(spec)
+    },
+    // node-redis gives the sentinel connections no reconnection (it moves to another sentinel instead).
+    sentinelClientOptions: {
+      ...sentinels,
+      socket: socketOf(spec, sentinelSocket, strategy, kill, sentinel.tls),
+      ...credentialsOf(sentinel)
+    }
+  }
+}
+/* c8 ignore stop */
+
+function optionsFor (spec: ConnectionSpec, strategy: Strategy, kill: KillSwitch): object {
+  /* c8 ignore next -- a Sentinel spec exists on node-redis 5 and later only */
+  if (spec.sentinel !== undefined) return sentinelOptions(spec, strategy, kill)
+  return spec.cluster === undefined ? clientOptions(spec, strategy, kill) : clusterOptions(spec, strategy, kill)
+}
+
+/** The adapter of what was built (or passed in), by what it can do. */
+function driverFor (spec: ConnectionSpec, exposed: object, kill: KillSwitch | undefined): Driver {
+  if (isCluster(exposed)) return new ClusterDriver(exposed, kill)
+  /* c8 ignore next -- a Sentinel client exists on node-redis 5 and later only */
+  if (isSentinel(exposed)) return new SentinelDriver(exposed, kill, spec.commandTimeout)
+  return new ClientDriver(exposed as NodeRedisClient, kill, kill !== undefined && spec.clientOptions.disableOfflineQueue === true)
+}
+
 const drivers = new WeakMap<object, Driver>()
 
 /** The driver of a client or cluster `fastify.redis` holds. */
@@ -119,11 +169,9 @@ export function createDriver (spec: ConnectionSpec, build: Builder, strategy: St
     exposed = spec.client as object
   } else {
     kill = killSwitch()
-    exposed = build(spec.cluster === undefined ? clientOptions(spec, strategy, kill) : clusterOptions(spec, strategy, kill)) as object
+    exposed = build(optionsFor(spec, strategy, kill)) as object
   }
-  const driver = isCluster(exposed)
-    ? new ClusterDriver(exposed, kill)
-    : new ClientDriver(exposed as NodeRedisClient, kill, kill !== undefined && failFast)
+  const driver = driverFor(spec, exposed, kill)
   drivers.set(exposed, driver)
   return { driver, exposed }
 }

@@ -11,6 +11,8 @@
 export interface KillSwitch {
   readonly signal: object
   abort (): void
+  /** Tears down every socket open now, and leaves later ones alone (a Sentinel's reopen). */
+  cut (): void
 }
 
 export function killSwitch (): KillSwitch {
@@ -39,6 +41,10 @@ export function killSwitch (): KillSwitch {
       fired = true
       for (const listener of listeners) listener()
       listeners.clear()
+    },
+    cut () {
+      // Node removes a socket's listener once the socket has closed.
+      for (const listener of [...listeners]) listener()
     }
   }
 }

@@ -131,10 +131,11 @@ export function makeCerts (dir: string, client = false): Certs {
 }
 
 /**
- * Spawns redis-server with `args` and resolves once it accepts connections;
- * the process is killed if it fails to start, and when this process exits.
+ * Spawns redis-server with `args` and resolves once it accepts connections
+ * (once it prints `ready`: a sentinel says "Sentinel ID is" instead); the
+ * process is killed if it fails to start, and when this process exits.
  */
-export async function launchRedisServer (args: string[]): Promise<ChildProcess> {
+export async function launchRedisServer (args: string[], ready = 'Ready to accept connections'): Promise<ChildProcess> {
   const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] })
   running.add(child)
   child.on('exit', () => running.delete(child))
@@ -143,7 +144,7 @@ export async function launchRedisServer (args: string[]): Promise<ChildProcess> 
     await new Promise<void>((resolve, reject) => {
       const onData = (chunk: Buffer): void => {
         output += chunk.toString()
-        if (output.includes('Ready to accept connections')) {
+        if (output.includes(ready)) {
           child.stdout!.off('data', onData)
           child.stderr!.off('data', onData)
           resolve()
