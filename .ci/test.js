@@ -1,8 +1,8 @@
 'use strict'
-// `npm test`: lint, the type check and the suite, side by side. The suite
-// alone keeps the two cores busy only four fifths of the time, and lint and
-// the type check need no Redis, so running them beside it rather than
-// before it saves most of their half minute. The suite's output streams as
+// `npm test`: lint, the type check and the suite, side by side. Many test
+// files spend their time waiting (for a fault, a timeout, a failover), and
+// lint and the type check need no Redis, so running them beside the suite
+// rather than before it saves most of their half minute. The suite's output streams as
 // usual (tap's terse reporter, or TAP when not on a terminal); lint's and the
 // type check's is printed once the suite is done, in full only if they
 // failed. The exit code is 1 if any of the three failed.

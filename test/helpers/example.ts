@@ -132,10 +132,10 @@ export interface RunOptions {
  * Runs a script of the example app in a child process.
  *
  * `exact`: the command the README gives (node with tsx), with tap's coverage
- * off in the child. Otherwise with tap's own TypeScript loader, recording
- * coverage of that script only: raw V8 coverage is merged range by range per
- * file, so a file must not be covered by two different transpilations (tsx's
- * there, tap's here), nor twice by the same loader in two module formats.
+ * off in the child. Otherwise with the test process's own node flags (tsx,
+ * as .taprc sets), recording coverage of that script only: raw V8 coverage is
+ * merged range by range per file, so a file must not be covered by two
+ * different transpilations, nor twice by the same loader in two module formats.
  */
 export function runNode (t: Teardown, script: string, options: RunOptions = {}): Spawned {
   const exact = options.exact ?? false

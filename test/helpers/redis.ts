@@ -106,18 +106,21 @@ export interface Certs {
 /**
  * A CA and a server certificate for localhost, 127.0.0.1 and ::1, made with
  * openssl in `dir`; with `client`, a client certificate of the same CA too.
+ * Elliptic-curve keys (P-256): an RSA 2048 key takes openssl about half a
+ * CPU second to generate, this one about 10 ms, and the suite makes dozens.
  */
 export function makeCerts (dir: string, client = false): Certs {
   const run = (...args: string[]): void => {
     const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' })
     if (r.status !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${r.error?.message ?? r.stderr}`)
   }
-  run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=fastify-node-redis test CA',
+  const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1']
+  run('req', '-x509', ...newKey, '-nodes', '-days', '2', '-subj', '/CN=fastify-node-redis test CA',
     '-keyout', 'ca.key', '-out', 'ca.crt')
   /** A key and a certificate signed by the CA: `<name>.key`, `<name>.crt`, with the extensions in `<name>.cnf`. */
   const issue = (name: string, subject: string, extensions: string): void => {
     writeFileSync(join(dir, `${name}.cnf`), `${extensions}\n`)
-    run('req', '-newkey', 'rsa:2048', '-nodes', '-subj', subject, '-keyout', `${name}.key`, '-out', `${name}.csr`)
+    run('req', ...newKey, '-nodes', '-subj', subject, '-keyout', `${name}.key`, '-out', `${name}.csr`)
     run('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2',
       '-extfile', `${name}.cnf`, '-out', `${name}.crt`)
   }
