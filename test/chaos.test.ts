@@ -11,7 +11,7 @@ import { untracedEnv } from './helpers/redis'
 
 const SEED = '15'
 const SECONDS = '25'
-// The run shares the machine with the other test files (tap runs two at a
+// The run shares the machine with the other test files (tap runs four at a
 // time): a request may take 1.5 × commandTimeout + 1000 ms, not + 500 ms.
 const MARGIN = '1000'
 
