@@ -244,6 +244,8 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosResult> {
   const dir = mkdtempSync(join(tmpdir(), 'fnr-chaos-'))
   const portDraw = stream(o.seed, 'ports')
   const violations: Violation[] = []
+  /** Requests over their bound by less than the event loop stalled meanwhile. */
+  const harnessStalled: string[] = []
   const faults: Fault[] = []
   const recoveries: number[] = []
   const pendingRecovery: Array<{ fault: Fault, waiting: Set<string> }> = []
@@ -511,7 +513,12 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosResult> {
     const what = `${options.method} ${options.url.replace(/\d+$/, 'N')}`
     if (ms > t.slowest.ms) t.slowest = { ms, what, at }
     if (ms > requestBound) {
-      violate({ kind: 'request slower than bound', target: t.id, at, detail: `${what} took ${Math.round(ms)} ms (bound ${requestBound} ms); answered ${status}; the event loop stalled up to ${stallWithin(ms + 1000)} ms meanwhile` })
+      const stall = stallWithin(ms + 1000)
+      // The harness's own event loop (the apps run in it) stopped for longer
+      // than the request was over its bound: the machine, not the plugin,
+      // made it late. Counted and printed, not a violation.
+      if (ms - stall <= requestBound) harnessStalled.push(`${t.id} ${what} took ${Math.round(ms)} ms at ${since(at)}, the event loop stalled ${stall} ms`)
+      else violate({ kind: 'request slower than bound', target: t.id, at, detail: `${what} took ${Math.round(ms)} ms (bound ${requestBound} ms); answered ${status}; the event loop stalled up to ${stall} ms meanwhile` })
     }
     if (status >= 200 && status < 300) {
       for (const p of pendingRecovery) {
@@ -933,6 +940,7 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosResult> {
   }
   out(`reads of an acknowledged write answered 404: ${total((t) => t.readMisses)}`)
   out(`heap after GC: ${heap.map((h) => mb(h.bytes)).join(' → ')} MB (first after warm-up; limit +${mb(HEAP_SLACK)} MB)`)
+  out(`requests over their bound only by the event loop's own stall: ${harnessStalled.length}${harnessStalled.length > 0 ? ` (${harnessStalled.slice(0, 5).join('; ')}${harnessStalled.length > 5 ? '; …' : ''})` : ''}`)
   out(`event loop delay: p50 ${(eventLoop.percentile(50) / 1e6).toFixed(0)} ms, p99 ${(eventLoop.percentile(99) / 1e6).toFixed(0)} ms, max ${(eventLoop.max / 1e6).toFixed(0)} ms`)
   if (cluster !== undefined) out(`cluster healed after the run in ${clusterHealMs} ms`)
   if (o.net !== undefined) out(`network faults: ${netMethod === 'netem' ? 'netem' : `sch_netem unavailable in this kernel: black hole = veth down, delay = ${netMethod === 'tbf' ? 'tbf 32kbit, 500 ms queue' : 'none'}`}`)
