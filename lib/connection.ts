@@ -1,7 +1,9 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyBaseLogger } from 'fastify'
 import { FST_REDIS_CONNECT } from './errors'
 import { createDriver, type Builder } from './driver/build'
 import { noop, TimeoutError, within, type Driver } from './driver/driver'
+import { describeSubscriptions, SubscriberDriver, total, type Subscriptions } from './driver/subscriber'
 import type { ConnectionSpec } from './options'
 
 type Strategy = false | number | ((retries: number, cause: Error) => false | Error | number)
@@ -35,6 +37,9 @@ const CLIENT_CERTIFICATE_REFUSED = new Set([
 function startupReason (spec: ConnectionSpec, cause: Error): string {
   const { code, reason } = cause as { code?: unknown, reason?: unknown }
   const text = typeof reason === 'string' && /^ERR_SSL_/.test(String(code)) ? reason : cause.message
+  if (spec.subscriber === true && /NOPERM.*client\|setname/i.test(text)) {
+    return `${text}; a subscriber names its connection (CLIENT SETNAME) so that its subscriptions can be checked after a reconnection: allow +client|setname and +client|list for this user`
+  }
   if (spec.tls === false || !CLIENT_CERTIFICATE_REFUSED.has(String(code))) return text
   return `${text}; the server ended the TLS connection: if it requires client certificates, set tls.cert and tls.key to one signed by a CA it trusts`
 }
@@ -73,6 +78,8 @@ export class Connection {
   /** Whether a socket ever connected (for TLS: completed its handshake). */
   private connected = false
   private readonly log: FastifyBaseLogger
+  /** Whether a subscriber was reopened because the server did not list all its subscriptions. */
+  private reopened = false
 
   /** `build` makes the client from node-redis options that route reconnection through this connection. */
   constructor (readonly spec: ConnectionSpec, build: Builder, log: FastifyBaseLogger) {
@@ -124,10 +131,60 @@ export class Connection {
 
   private readonly onReady = (): void => {
     if (this.closing || this.starting) return
-    if (this.state === 'down') {
+    const { driver } = this
+    const was = this.state
+    this.state = 'ready'
+    if (was !== 'down') return
+    if (driver instanceof SubscriberDriver && total(driver.held()) > 0) {
+      this.verify(driver, this.downSince).catch(noop)
+    } else {
       this.log.info(`redis connection "${this.spec.name}" is ready again after ${Date.now() - this.downSince} ms`)
     }
-    this.state = 'ready'
+  }
+
+  /**
+   * After a subscriber reconnects, node-redis resubscribes by itself: check
+   * that the server lists every subscription again (retrying while the
+   * SUBSCRIBEs are in flight, up to commandTimeout), log the recovery, and
+   * reopen the connection once if some are still missing.
+   */
+  private async verify (driver: SubscriberDriver, since: number): Promise<void> {
+    const { spec } = this
+    const bound = Math.max(spec.commandTimeout, 1000)
+    const deadline = Date.now() + bound
+    for (;;) {
+      const held = driver.held()
+      let listed: Subscriptions
+      try {
+        listed = await driver.listed(bound)
+      } catch (err) {
+        /* c8 ignore next -- closed during the check (close tears its connection down): a race no test can time */
+        if (this.closing) return
+        this.log.warn({ err }, `redis subscriber "${spec.name}" is ready again after ${Date.now() - since} ms, but its ${total(held)} subscriptions could not be checked (CLIENT LIST on a second connection: ${(err as Error).message})`)
+        return
+      }
+      if (listed.channels === held.channels && listed.patterns === held.patterns && listed.shards === held.shards) {
+        this.reopened = false
+        this.log.info({ restored: total(held), ...held }, `redis subscriber "${spec.name}" is ready again after ${Date.now() - since} ms: the server lists its ${total(held)} subscriptions again (${describeSubscriptions(held)}); messages published while it was down are lost`)
+        return
+      }
+      /* c8 ignore next -- closed or lost again during the check (the next recovery checks again): a race no test can time */
+      if (this.closing || this.state !== 'ready') return
+      if (Date.now() >= deadline) {
+        const missing = `the server lists ${total(listed)} of its ${total(held)} subscriptions (${describeSubscriptions(held)}) ${bound} ms after it reconnected (looking for client name "${driver.clientName}": it must be unique)`
+        if (this.reopened) {
+          this.log.error(`redis subscriber "${spec.name}": ${missing}, again after reopening it; messages to the missing ones are not received`)
+          return
+        }
+        this.reopened = true
+        // Down until ready again, so that the next "ready" checks again.
+        this.state = 'down'
+        this.log.warn(`redis subscriber "${spec.name}": ${missing}; reopening the connection to subscribe again`)
+        driver.reopen(() => this.closing, spec.commandTimeout).catch(noop)
+        return
+      }
+      await sleep(100, undefined, { ref: false })
+    }
   }
 
   /** Resolves once a PING is answered, or throws FST_REDIS_CONNECT within connectTimeout. */

@@ -19,6 +19,7 @@ const PROPERTY = {
   LAZY_CONNECT: { type: 'boolean' },
   CLUSTER_NODES: { type: 'string', minLength: 1 },
   POOL: { type: 'boolean' },
+  SUBSCRIBER: { type: 'boolean' },
   SENTINEL_NODES: { type: 'string', minLength: 1 },
   SENTINEL_NAME: { type: 'string', minLength: 1 },
   SENTINEL_USERNAME: { type: 'string' },

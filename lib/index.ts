@@ -104,6 +104,7 @@ export { FastifyNodeRedisOptions, FastifyRedisSentinelOptions, ClientBuilder, Nu
 export { RedisCluster } from './cluster'
 export { RedisClientPool } from './pool'
 export { RedisSentinel } from './sentinel'
+export { RedisSubscriber } from './subscriber'
 export { redisEnvSchema, RedisEnvConfig, RedisEnvSchema } from './env-schema'
 export { redisHealth, RedisHealth, RedisHealthOptions, RedisConnectionHealth } from './health'
 export { errorCodes, FST_REDIS_CONFIG, FST_REDIS_DUPLICATE, FST_REDIS_CLIENT_CLASS, FST_REDIS_CONNECT } from './errors'

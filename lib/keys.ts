@@ -26,6 +26,7 @@ export const OPTIONS = {
   clusterNodes: 'CLUSTER_NODES',
   clusterOptions: null,
   pool: 'POOL',
+  subscriber: 'SUBSCRIBER',
   sentinelNodes: 'SENTINEL_NODES',
   sentinelName: 'SENTINEL_NAME',
   sentinelUsername: 'SENTINEL_USERNAME',
@@ -99,7 +100,9 @@ const HINTS: Readonly<Record<string, string>> = {
   cluster: 'is not an option: a connection becomes a cluster client when clusterNodes (config key PREFIX_CLUSTER_NODES) is set',
   sentinels: 'is ioredis\'s: give the sentinels with sentinelNodes (config key PREFIX_SENTINEL_NODES) and the master group with sentinelName',
   sentinelRootNodes: 'is node-redis\'s: give the sentinels with sentinelNodes (config key PREFIX_SENTINEL_NODES)',
-  sentinel: 'is not an option: a connection becomes a Sentinel client when sentinelNodes (config key PREFIX_SENTINEL_NODES) is set'
+  sentinel: 'is not an option: a connection becomes a Sentinel client when sentinelNodes (config key PREFIX_SENTINEL_NODES) is set',
+  subscribe: 'is not an option: a connection for SUBSCRIBE is registered with subscriber: true (config key PREFIX_SUBSCRIBER)',
+  pubsub: 'is not an option: a connection for SUBSCRIBE is registered with subscriber: true (config key PREFIX_SUBSCRIBER)'
 }
 
 /** Edit distance with transpositions (optimal string alignment), for "did you mean". */

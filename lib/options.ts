@@ -179,6 +179,20 @@ export interface FastifyNodeRedisOptions {
    */
   pool?: BooleanLike | RedisPoolSettings
   /**
+   * Make the connection a managed subscriber (typed `RedisSubscriber`): a
+   * connection of its own for SUBSCRIBE, PSUBSCRIBE and SSUBSCRIBE. After
+   * every reconnection the plugin checks that the server lists all its
+   * subscriptions again (CLIENT LIST, on a short-lived second connection),
+   * logs how many were restored, and reopens the connection if some are
+   * missing. Messages published while it is down are lost: Redis pub/sub
+   * delivers at most once. It takes a client name (CLIENT SETNAME) of its own
+   * unless `clientOptions.name` sets one, which should then be unique. Not
+   * with `clusterNodes`, `sentinelNodes`, `pool` or `client`.
+   * Config key: `PREFIX_SUBSCRIBER` (a boolean).
+   * @default false
+   */
+  subscriber?: BooleanLike
+  /**
    * Redis Sentinel (node-redis 5 and later): the sentinels, as
    * `redis://[[user]:pass@]host[:port]` or `rediss://…` URLs (port 26379 when
    * absent; an array, or one comma-separated string). Switches this
@@ -298,6 +312,8 @@ export interface ConnectionSpec {
     tls: false | TlsOptions
     options: Readonly<FastifyRedisSentinelOptions>
   }>
+  /** A managed subscriber connection (option `subscriber`). */
+  readonly subscriber?: true
   readonly client?: unknown
   readonly closeClient: boolean
 }

@@ -6,7 +6,7 @@ import { unknownOptions, unreadConfigKeys } from './keys'
 import { clusterOf, clusterOptionsOf } from './resolve-cluster'
 import { poolOf } from './resolve-pool'
 import { sentinelOf } from './resolve-sentinel'
-import { describe, isPlainObject, RESERVED_CLIENT_OPTIONS, RESERVED_SOCKET_OPTIONS, SOCKET_SIGNAL, Source } from './source'
+import { describe, isPlainObject, type Found, RESERVED_CLIENT_OPTIONS, RESERVED_SOCKET_OPTIONS, SOCKET_SIGNAL, Source } from './source'
 import { redactUrl } from './url'
 
 export const DEFAULT_PREFIX = 'REDIS'
@@ -106,8 +106,14 @@ export function resolveOptions (options: FastifyNodeRedisOptions = {}, fallbackC
     source.fail('option "closeClient"', `must be a boolean, got ${show(options.closeClient)}`)
   }
   const clientClass = clientClassOf(source)
+  const subscriber = source.boolean('subscriber') === true
+  /** Refuses a subscriber with what cannot hold one: `found` says where the other option came from. */
+  const single = (found: Found | undefined, why: string): void => {
+    if (subscriber && found !== undefined) source.fail(source.get('subscriber')!.where, `cannot be combined with ${found.where}: ${why}`)
+  }
 
   if (options.client !== undefined) {
+    single({ value: options.client, where: 'option "client"' }, 'the plugin builds and manages the subscriber connection itself')
     const client = options.client as Record<string, unknown> | null
     if (typeof client !== 'object' || client === null || typeof client.connect !== 'function' || typeof client.on !== 'function') {
       source.fail('option "client"', `must be a node-redis client (an object with connect() and on()), got ${show(client)}`)
@@ -155,6 +161,9 @@ export function resolveOptions (options: FastifyNodeRedisOptions = {}, fallbackC
   }) as { [P in K]: NonNullable<ConnectionSpec[K]> } & Pick<ConnectionSpec, 'connectTimeout' | 'closeTimeout' | 'commandTimeout' | 'lazyConnect' | 'clientClass' | 'clientOptions' | 'closeClient'>
 
   const sentinels = source.get('sentinelNodes')
+  single(sentinels, 'subscribe on a connection to the master itself (its url)')
+  single(source.get('clusterNodes'), 'subscribe on a connection to one node (its url): Redis Cluster delivers PUBLISH to every node; sharded pub/sub through the plugin is not supported yet')
+  single(source.get('pool'), 'a subscriber is one connection')
   if (sentinels !== undefined) {
     for (const option of ['url', 'host', 'port', 'unixSocketPath', 'clusterNodes'] as const) {
       const found = source.get(option)
@@ -236,6 +245,7 @@ export function resolveOptions (options: FastifyNodeRedisOptions = {}, fallbackC
     clientClass,
     clientOptions: Object.freeze(clientOptionsOf(source)),
     ...(pool !== undefined && { pool }),
+    ...(subscriber && { subscriber }),
     closeClient: true
   })
 }

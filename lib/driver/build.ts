@@ -4,6 +4,7 @@ import { ClientDriver, type NodeRedisClient } from './client'
 import { ClusterDriver, isCluster } from './cluster'
 import type { Driver } from './driver'
 import { isSentinel, SentinelDriver } from './sentinel'
+import { SubscriberDriver } from './subscriber'
 import { killSwitch, type KillSwitch } from './kill-switch'
 import { PoolDriver, type NodeRedisPool } from './pool'
 
@@ -138,6 +139,8 @@ function driverFor (spec: ConnectionSpec, exposed: object, kill: KillSwitch | un
 }
 
 const drivers = new WeakMap<object, Driver>()
+/** Subscribers built in this process, for their default client names. */
+let subscribers = 0
 
 /** The driver of a client or cluster `fastify.redis` holds. */
 export function driverOf (exposed: object): Driver | undefined {
@@ -165,6 +168,17 @@ export function createDriver (spec: ConnectionSpec, build: Builder, strategy: St
     return { driver, exposed }
   }
   /* c8 ignore stop */
+  if (spec.subscriber === true) {
+    kill = killSwitch()
+    const options = clientOptions(spec, strategy, kill) as { name?: string }
+    // A name of its own, by which the server's CLIENT LIST tells it from the app's other connections.
+    const name = options.name ?? `fastify-node-redis:${spec.name}:${process.pid}:${++subscribers}`
+    exposed = build({ ...options, name }) as object
+    const verifier = (): NodeRedisClient => build({ ...clientOptions(spec, () => false, kill!), name: undefined }) as NodeRedisClient
+    const driver = new SubscriberDriver(exposed as NodeRedisClient, kill, name, verifier)
+    drivers.set(exposed, driver)
+    return { driver, exposed }
+  }
   if (spec.client !== undefined) {
     exposed = spec.client as object
   } else {
