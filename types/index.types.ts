@@ -13,7 +13,8 @@ import fastifyRedis, {
   type RedisEnvConfig,
   type RedisEnvSchema,
   redisHealth,
-  type RedisHealth
+  type RedisHealth,
+  type RedisSubscriber
 } from 'fastify-node-redis'
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false
@@ -25,6 +26,7 @@ function use (..._values: unknown[]): void {}
 declare module 'fastify-node-redis' {
   interface FastifyRedisConnections {
     typesCache: RedisClient
+    typesEvents: RedisSubscriber
   }
 }
 
@@ -36,6 +38,26 @@ async function main (): Promise<void> {
   await app.register(fastifyRedis, { clientClass: 'redis#createClient', config: { REDIS_URL: 'redis://h' } })
   await app.register(fastifyRedis, { clientClass: createClient })
   await app.register(fastifyRedis, { client: createClient(), closeClient: true })
+  await app.register(fastifyRedis, { prefix: 'TYPES_EVENTS', subscriber: true })
+  await app.register(fastifyRedis, { prefix: 'TYPES_EVENTS', subscriber: 'yes' })
+  // @ts-expect-error subscriber is a boolean
+  await app.register(fastifyRedis, { prefix: 'TYPES_EVENTS', subscriber: 'events' })
+
+  // A subscriber has subscriber mode's commands, and no data commands or lifecycle of its own.
+  const events = app.redis.typesEvents
+  await events.subscribe('news', (message: string, channel: string) => use(message, channel))
+  await events.pSubscribe(['news.*'], (message) => use(message))
+  await events.sSubscribe('shard', (message) => use(message))
+  await events.unsubscribe()
+  await events.PUNSUBSCRIBE('news.*')
+  use(await events.ping(), events.isReady, events.isPubSubActive)
+  events.on('error', (err: Error) => use(err))
+  // @ts-expect-error a RESP2 subscriber refuses data commands
+  await events.get('k')
+  // @ts-expect-error the plugin opens and closes it
+  await events.connect()
+  // @ts-expect-error the plugin opens and closes it
+  await events.quit()
 
   // Augmented names are typed with node-redis's own command types.
   const value: string | null = await app.redis.typesCache.get('k')
