@@ -37,6 +37,7 @@ const CLIENT_CERTIFICATE_REFUSED = new Set([
 function startupReason (spec: ConnectionSpec, cause: Error): string {
   const { code, reason } = cause as { code?: unknown, reason?: unknown }
   const text = typeof reason === 'string' && /^ERR_SSL_/.test(String(code)) ? reason : cause.message
+  /* c8 ignore next 3 -- node-redis 4 and 5 only: 6 names the connection in its HELLO, which ACLs do not check as CLIENT SETNAME */
   if (spec.subscriber === true && /NOPERM.*client\|setname/i.test(text)) {
     return `${text}; a subscriber names its connection (CLIENT SETNAME) so that its subscriptions can be checked after a reconnection: allow +client|setname and +client|list for this user`
   }
@@ -90,6 +91,39 @@ export class Connection {
     driver.on('error', this.onError)
     driver.on('ready', this.onReady)
     driver.on('connect', this.onConnect)
+    if (spec.client === undefined && spec.pool === undefined && spec.sentinel === undefined) this.manageDuplicates(build)
+  }
+
+  /** The duplicates of this connection not closed yet (closed with it). */
+  private readonly duplicates = new Set<Connection>()
+  private duplicated = 0
+
+  /**
+   * node-redis's README teaches `client.duplicate()` for a second connection
+   * (SUBSCRIBE, blocking commands). Without an error listener the first
+   * dropped connection crashes the process, and nothing would close it: the
+   * duplicates of a connection the plugin built get the plugin's listener and
+   * logging, reconnect as it does (they inherit its options), and close with it.
+   */
+  private manageDuplicates (build: Builder): void {
+    const target = this.exposed as { duplicate?: (...args: unknown[]) => object }
+    const duplicate = target.duplicate
+    // A clientClass may build something without duplicate().
+    if (typeof duplicate !== 'function') return
+    target.duplicate = (...args: unknown[]): object => {
+      const copy = duplicate.apply(this.exposed, args)
+      const name = `${this.spec.name} (duplicate ${++this.duplicated})`
+      const spec = { ...this.spec, name, client: copy, closeClient: true, subscriber: undefined }
+      const managed = new Connection(spec, build, this.log.child({ duplicate: this.duplicated }))
+      this.duplicates.add(managed)
+      // Closed by its user (quit, close, disconnect, destroy): forget it.
+      managed.driver.on('end', () => {
+        if (managed.driver.isOpen) return
+        this.duplicates.delete(managed)
+        managed.close().catch(noop)
+      })
+      return copy
+    }
   }
 
   /** What node-redis calls before each reconnection attempt. */
@@ -292,6 +326,7 @@ export class Connection {
     const { driver, spec } = this
     this.closing = true
     clearInterval(this.watchdog)
+    await Promise.all([...this.duplicates].map(async (duplicate) => await duplicate.close()))
     if (spec.closeClient) {
       if (driver.isReady) await within(driver.drain(), spec.closeTimeout).catch(noop)
       await this.shutdown(spec.closeTimeout)

@@ -1,5 +1,5 @@
 /** The events the lifecycle listens to. */
-export type Event = 'error' | 'ready' | 'connect'
+export type Event = 'error' | 'ready' | 'connect' | 'end'
 
 /**
  * What the connection lifecycle drives: a node-redis client, cluster or
