@@ -1,8 +1,8 @@
 import fastifyEnv from '@fastify/env'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import fastifyRedis, { type RedisClient } from 'fastify-node-redis'
+import fastifyRedis, { type RedisClient, type RedisSubscriber } from 'fastify-node-redis'
 import { randomBytes } from 'node:crypto'
-import { configOf, configSchema, sessionsConfig } from './config'
+import { configOf, configSchema, eventsConfig, sessionsConfig } from './config'
 import { errorHandler } from './errors'
 import { health } from './health'
 import { hashPassword, parseUsers } from './passwords'
@@ -20,15 +20,17 @@ declare module 'fastify-node-redis' {
     redis: RedisClient
     /** Prefix SESSIONS: the sessions. */
     sessions: RedisClient
+    /** Prefix EVENTS: the live feed's subscriber (in the things routes' context only). */
+    events: RedisSubscriber
   }
 }
 
 /**
  * How long stopping the app (SIGINT / SIGTERM to `npm run example`) may
- * take: each of the two connections closes within its closeTimeout (5 s by
+ * take: each of the three connections closes within its closeTimeout (5 s by
  * default), one after the other, plus slack. Past it, server.ts exits anyway.
  */
-export const CLOSE_BOUND_MS = 11_000
+export const CLOSE_BOUND_MS = 16_000
 
 export interface BuildOptions {
   /** Configuration values; they win over the environment. */
@@ -79,7 +81,7 @@ export function build (options: BuildOptions = {}): FastifyInstance {
     }
 
     await app.register(health, { timeout: config.WAIT_FOR_REDIS })
-    await app.register(things, { client: app.redis.redis, ttl: config.THING_TTL, timeout: config.WAIT_FOR_REDIS })
+    await app.register(things, { client: app.redis.redis, events: eventsConfig(config), ttl: config.THING_TTL, timeout: config.WAIT_FOR_REDIS })
     await app.register(sessions, {
       client: app.redis.sessions,
       secret,

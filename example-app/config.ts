@@ -5,7 +5,7 @@ import { redisEnvSchema, type RedisEnvConfig } from 'fastify-node-redis'
 export type CookieSecure = 'auto' | 'true' | 'false'
 
 /** The app's configuration, as `@fastify/env` validates and decorates it. */
-export interface AppConfig extends RedisEnvConfig<'REDIS' | 'SESSIONS'> {
+export interface AppConfig extends RedisEnvConfig<'REDIS' | 'SESSIONS' | 'EVENTS'> {
   /** Interface `server.ts` listens on. */
   HOST: string
   /** Port `server.ts` listens on (0: any free port). */
@@ -48,7 +48,7 @@ export function configSchema (): ConfigSchema {
 }
 
 function schemaOf (): ConfigSchema {
-  const redis = redisEnvSchema('REDIS', 'SESSIONS')
+  const redis = redisEnvSchema('REDIS', 'SESSIONS', 'EVENTS')
   return {
     type: 'object',
     additionalProperties: false,
@@ -84,4 +84,26 @@ export function sessionsConfig (config: AppConfig): AppConfig {
 /** The validated configuration of an app (after `@fastify/env` has run). */
 export function configOf (app: FastifyInstance): AppConfig {
   return app.getEnvs<AppConfig>()
+}
+
+/** The keys that say where a connection goes and how long it waits. */
+const CONNECTION_KEYS = ['URL', 'HOST', 'PORT', 'DB', 'USERNAME', 'PASSWORD', 'UNIX_SOCKET_PATH', 'TLS', 'CONNECT_TIMEOUT', 'COMMAND_TIMEOUT', 'CLOSE_TIMEOUT'] as const
+
+/**
+ * The keys of the live feed's subscriber connection (prefix EVENTS): its own
+ * EVENTS_* keys when any says where to connect, else those of REDIS, so it
+ * subscribes where the PUTs publish. With REDIS_CLUSTER_NODES, the first
+ * node (Redis Cluster delivers a PUBLISH on every node). Undefined with
+ * REDIS_SENTINEL_NODES and no EVENTS_URL: the feed is off.
+ */
+export function eventsConfig (config: AppConfig): Record<string, unknown> | undefined {
+  const own = config as unknown as Record<string, unknown>
+  if (CONNECTION_KEYS.some((key) => own[`EVENTS_${key}`] !== undefined)) return own
+  if (config.REDIS_SENTINEL_NODES !== undefined) return undefined
+  const events: Record<string, unknown> = {}
+  for (const key of CONNECTION_KEYS) events[`EVENTS_${key}`] = own[`REDIS_${key}`]
+  if (config.REDIS_CLUSTER_NODES !== undefined) {
+    events.EVENTS_URL = config.REDIS_CLUSTER_NODES.split(',')[0].trim()
+  }
+  return events
 }

@@ -13,6 +13,8 @@ import {
 export const BadPath = createError<'EXAMPLE_BAD_PATH', 400, [string]>('EXAMPLE_BAD_PATH', '%s', 400)
 export const ReservedField = createError<'EXAMPLE_RESERVED_FIELD', 400, []>('EXAMPLE_RESERVED_FIELD',
   'field "ttl" is reserved: answers add the remaining time to live under that name', 400)
+export const NoFeed = createError<'EXAMPLE_NO_FEED', 501, []>('EXAMPLE_NO_FEED',
+  'the live feed needs a single Redis or a Redis Cluster: with Sentinel (REDIS_SENTINEL_NODES) it is off, set EVENTS_URL to the master to turn it on', 501)
 export const ThingNotFound = createError<'EXAMPLE_NOT_FOUND', 404, [string]>('EXAMPLE_NOT_FOUND', 'no thing is stored at %s', 404)
 export const BadCredentials = createError<'EXAMPLE_BAD_CREDENTIALS', 401, []>('EXAMPLE_BAD_CREDENTIALS', 'wrong username or password', 401)
 export const NotLoggedIn = createError<'EXAMPLE_NOT_LOGGED_IN', 401, []>('EXAMPLE_NOT_LOGGED_IN', 'not logged in: POST /login first', 401)

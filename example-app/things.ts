@@ -1,6 +1,9 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
-import type { RedisClient } from 'fastify-node-redis'
-import { BadPath, ReservedField, ThingNotFound, within } from './errors'
+import fastifyRedis, { type RedisClient } from 'fastify-node-redis'
+import { BadPath, NoFeed, ReservedField, ThingNotFound, within } from './errors'
+import { channelOf, createFeed, type Feed } from './feed'
+
+const EVENTS = '/events'
 
 /** Things live under this key prefix, apart from everything else in Redis. */
 export const THING_PREFIX = 'thing:'
@@ -11,6 +14,8 @@ export const BODY_LIMIT = 256 * 1024
 
 export interface ThingsOptions {
   client: RedisClient
+  /** The config keys of the live feed's subscriber connection (prefix EVENTS); none: no feed. */
+  events?: Record<string, unknown>
   /** Seconds a thing lives after its PUT. */
   ttl: number
   /** Milliseconds a Redis round trip may take. */
@@ -46,9 +51,22 @@ function decode (value: string): unknown {
  * A prototype store, as in "Prototyping fun with Flask and Redis": any JSON
  * object at any path, kept as a Redis hash with a time to live.
  */
-export const things: FastifyPluginAsync<ThingsOptions> = async function things (app, { client, ttl, timeout }) {
-  app.get('/things/*', { onRequest: checkPath }, async function (request) {
+export const things: FastifyPluginAsync<ThingsOptions> = async function things (app, { client, events, ttl, timeout }) {
+  let feed: Feed | undefined
+  if (events !== undefined) {
+    // This context's own connection: the feed's, closed with it.
+    await app.register(fastifyRedis, { prefix: 'EVENTS', subscriber: true, config: events })
+    const live = feed = createFeed(app.redis.events, timeout)
+    app.addHook('preClose', (done) => { live.end(); done() })
+  }
+
+  app.get('/things/*', { onRequest: checkPath }, async function (request, reply) {
     const path = pathOf(request)
+    // The live feed of a path: a thing whose own path ends in /events can be stored, but is read only by the feed.
+    if (path.endsWith(EVENTS) && path.length > EVENTS.length) {
+      if (feed === undefined) throw new NoFeed()
+      return await feed.stream(path.slice(0, -EVENTS.length), reply)
+    }
     const key = THING_PREFIX + path
     // A read needs no MULTI: node-redis writes both commands in one pipeline,
     // and Redis answers them in order. One deadline bounds the request.
@@ -69,7 +87,8 @@ export const things: FastifyPluginAsync<ThingsOptions> = async function things (
     bodyLimit: BODY_LIMIT,
     schema: { body: { type: 'object', minProperties: 1, maxProperties: MAX_FIELDS } }
   }, async function (request, reply) {
-    const key = THING_PREFIX + pathOf(request)
+    const path = pathOf(request)
+    const key = THING_PREFIX + path
     const body = request.body as Record<string, unknown>
     if (Object.hasOwn(body, 'ttl')) throw new ReservedField()
     const fields: Record<string, string> = {}
@@ -78,7 +97,9 @@ export const things: FastifyPluginAsync<ThingsOptions> = async function things (
     // never a thing without its expiry.
     // While Redis is down a MULTI fails at once like any command: the plugin
     // makes node-redis v4 honour disableOfflineQueue for transactions too.
-    await within(client.multi().del(key).hSet(key, fields).expire(key, ttl).exec(), timeout)
-    return reply.code(201).send({ ...body, ttl })
+    // The feed's event is published in the same MULTI: sent if and only if the thing was stored.
+    const thing = { ...body, ttl }
+    await within(client.multi().del(key).hSet(key, fields).expire(key, ttl).publish(channelOf(path), JSON.stringify(thing)).exec(), timeout)
+    return reply.code(201).send(thing)
   })
 }
