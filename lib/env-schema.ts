@@ -20,6 +20,7 @@ const PROPERTY = {
   CLUSTER_NODES: { type: 'string', minLength: 1 },
   POOL: { type: 'boolean' },
   SUBSCRIBER: { type: 'boolean' },
+  SAME_AS: { type: 'string', minLength: 1 },
   SENTINEL_NODES: { type: 'string', minLength: 1 },
   SENTINEL_NAME: { type: 'string', minLength: 1 },
   SENTINEL_USERNAME: { type: 'string' },

@@ -7,7 +7,7 @@ import type { Builder } from './driver/build'
 import { poolBuilder } from './driver/pool'
 import { createSentinel } from './driver/sentinel'
 import { FST_REDIS_CONFIG, FST_REDIS_DUPLICATE } from './errors'
-import { nameOf, resolveOptions, type FastifyNodeRedisOptions } from './options'
+import { nameOf, resolveOptions, type ConnectionSpec, type FastifyNodeRedisOptions } from './options'
 
 /**
  * The type of a client the plugin builds: `RedisClient` for the default,
@@ -61,6 +61,9 @@ function registryOf (fastify: FastifyInstance): Registry {
   return registry
 }
 
+/** The resolved settings of each connection registered, for `sameAs`. */
+const specs = new WeakMap<object, ConnectionSpec>()
+
 /** What builds each kind of connection by default (createSentinel is undefined on node-redis 4, which refuses Sentinel). */
 const BUILDERS: Record<Kind, Builder> = { client: createClient, cluster: createCluster as Builder, sentinel: createSentinel! }
 
@@ -75,7 +78,8 @@ const plugin: FastifyPluginAsync<FastifyNodeRedisOptions> = async function fasti
   }
   const fallbackConfig = (fastify as unknown as { config?: unknown }).config
   const log = fastify.log.child({ redis: name })
-  const spec = resolveOptions(options, fallbackConfig, (message) => log.warn(`fastify-node-redis: ${message}`))
+  const visible = (other: string): ConnectionSpec | undefined => seen !== undefined && other in seen ? specs.get(seen[other] as object) : undefined
+  const spec = resolveOptions(options, fallbackConfig, (message) => log.warn(`fastify-node-redis: ${message}`), visible)
 
   /* c8 ignore next -- a Sentinel spec exists on node-redis 5 and later only (.ci/run runs the suite on each major) */
   const kind = spec.sentinel !== undefined ? 'sentinel' : spec.cluster !== undefined ? 'cluster' : 'client'
@@ -87,6 +91,7 @@ const plugin: FastifyPluginAsync<FastifyNodeRedisOptions> = async function fasti
   const connection = new Connection(spec, build, log)
   await connection.start()
   registryOf(fastify)[name] = connection.exposed
+  specs.set(connection.exposed, spec)
   fastify.addHook('onClose', async () => { await connection.close() })
 }
 

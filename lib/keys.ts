@@ -27,6 +27,7 @@ export const OPTIONS = {
   clusterOptions: null,
   pool: 'POOL',
   subscriber: 'SUBSCRIBER',
+  sameAs: 'SAME_AS',
   sentinelNodes: 'SENTINEL_NODES',
   sentinelName: 'SENTINEL_NAME',
   sentinelUsername: 'SENTINEL_USERNAME',

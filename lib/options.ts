@@ -193,6 +193,19 @@ export interface FastifyNodeRedisOptions {
    */
   subscriber?: BooleanLike
   /**
+   * Connect where the connection of this name goes (`'cache'`, or its prefix
+   * `'CACHE'`): its address, db, credentials and TLS, and its `clientOptions`
+   * but the client name (unless this one gives `clientOptions` of its own).
+   * It must be visible here (registered, and awaited, in this context or a
+   * parent) and a single connection the plugin built: not a cluster, a
+   * Sentinel or a client passed in. Not with the options that say where to
+   * connect (url, host, port, db, username, password, unixSocketPath, tls,
+   * clusterNodes, sentinelNodes). For a subscriber next to a connection:
+   * `{ prefix: 'EVENTS', subscriber: true, sameAs: 'cache' }`.
+   * Config key: `PREFIX_SAME_AS`.
+   */
+  sameAs?: string
+  /**
    * Redis Sentinel (node-redis 5 and later): the sentinels, as
    * `redis://[[user]:pass@]host[:port]` or `rediss://…` URLs (port 26379 when
    * absent; an array, or one comma-separated string). Switches this

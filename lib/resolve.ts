@@ -5,6 +5,7 @@ import type { ClientBuilder, ConnectionSpec, FastifyNodeRedisOptions } from './o
 import { unknownOptions, unreadConfigKeys } from './keys'
 import { clusterOf, clusterOptionsOf } from './resolve-cluster'
 import { poolOf } from './resolve-pool'
+import { sameAsOf } from './resolve-same-as'
 import { sentinelOf } from './resolve-sentinel'
 import { describe, isPlainObject, type Found, RESERVED_CLIENT_OPTIONS, RESERVED_SOCKET_OPTIONS, SOCKET_SIGNAL, Source } from './source'
 import { redactUrl } from './url'
@@ -87,7 +88,7 @@ export function nameOf (options: unknown): string {
  * receives one line per config key that looks meant for this connection but
  * is not read.
  */
-export function resolveOptions (options: FastifyNodeRedisOptions = {}, fallbackConfig?: unknown, warn?: (message: string) => void): ConnectionSpec {
+export function resolveOptions (options: FastifyNodeRedisOptions = {}, fallbackConfig?: unknown, warn?: (message: string) => void, visible: (name: string) => ConnectionSpec | undefined = () => undefined): ConnectionSpec {
   const name = nameOf(options)
   const unknown = unknownOptions(options)
   if (unknown.length > 0) throw new FST_REDIS_CONFIG(`connection "${name}": ${unknown.join('; ')}`)
@@ -107,6 +108,7 @@ export function resolveOptions (options: FastifyNodeRedisOptions = {}, fallbackC
   }
   const clientClass = clientClassOf(source)
   const subscriber = source.boolean('subscriber') === true
+  const like = sameAsOf(source, visible)
   /** Refuses a subscriber with what cannot hold one: `found` says where the other option came from. */
   const single = (found: Found | undefined, why: string): void => {
     if (subscriber && found !== undefined) source.fail(source.get('subscriber')!.where, `cannot be combined with ${found.where}: ${why}`)
@@ -232,18 +234,18 @@ export function resolveOptions (options: FastifyNodeRedisOptions = {}, fallbackC
   if (pool !== undefined && clientClass !== undefined) {
     source.fail(source.get('clientClass')!.where, `cannot be combined with a pool (${source.get('pool')!.where}): the pool builds its own clients (node-redis's createClientPool)`)
   }
-  const where = { tls: tls ?? false, host, port, socketPath, db, username, password }
+  const { target, clientOptions: copied, ...where } = like ?? { tls: tls ?? false, host, port, socketPath, db, username, password }
   return Object.freeze({
     name,
     prefix,
-    target: describe(where),
+    target: target ?? describe(where),
     ...where,
     connectTimeout,
     closeTimeout,
     commandTimeout,
     lazyConnect,
     clientClass,
-    clientOptions: Object.freeze(clientOptionsOf(source)),
+    clientOptions: copied !== undefined && options.clientOptions === undefined ? copied : Object.freeze(clientOptionsOf(source)),
     ...(pool !== undefined && { pool }),
     ...(subscriber && { subscriber }),
     closeClient: true

@@ -15,7 +15,7 @@ declare module 'fastify-node-redis' {
 type Config = RedisEnvConfig<'REDIS' | 'CACHE'>
 
 const SUFFIXES = ['URL', 'HOST', 'PORT', 'DB', 'USERNAME', 'PASSWORD', 'UNIX_SOCKET_PATH', 'TLS',
-  'CONNECT_TIMEOUT', 'CLOSE_TIMEOUT', 'COMMAND_TIMEOUT', 'CLASS', 'LAZY_CONNECT', 'CLUSTER_NODES', 'POOL', 'SUBSCRIBER', 'SENTINEL_NODES', 'SENTINEL_NAME', 'SENTINEL_USERNAME', 'SENTINEL_PASSWORD']
+  'CONNECT_TIMEOUT', 'CLOSE_TIMEOUT', 'COMMAND_TIMEOUT', 'CLASS', 'LAZY_CONNECT', 'CLUSTER_NODES', 'POOL', 'SUBSCRIBER', 'SAME_AS', 'SENTINEL_NODES', 'SENTINEL_NAME', 'SENTINEL_USERNAME', 'SENTINEL_PASSWORD']
 
 /** What CLIENT INFO says about a connection: `{ db: '3', user: 'default', … }`. */
 async function clientInfo (client: { sendCommand (args: string[]): Promise<unknown> }): Promise<Record<string, string>> {

@@ -679,7 +679,7 @@ test('configSchema spreads the plugin\'s REDIS_* and SESSIONS_* keys next to the
   t.match(readFileSync('docs/example-app.md', 'utf8'), '| `THING_TTL` | `31104000` (360 days) |')
 })
 
-test('building the app again and again does not grow the heap (one configuration schema per process)', async (t) => {
+test('building the app again and again does not grow the heap (one configuration schema per process)', { timeout: 120_000 }, async (t) => {
   t.equal(configSchema(), configSchema(), 'the same schema object each time')
   setFlagsFromString('--expose-gc')
   const gc = runInNewContext('gc') as () => void
