@@ -359,8 +359,8 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosResult> {
     } else {
       const server = t.servers[0]
       app.register(fastifyRedis, { ...common, host: server.host, port: server.port, clientOptions: { name, socket: { localAddress: t.localAddress } } })
-      // A subscriber, for CLIENT KILL TYPE pubsub.
-      app.register(fastifyRedis, { ...common, prefix: 'EVENTS', host: server.host, port: server.port, clientOptions: { name, socket: { localAddress: t.localAddress } } })
+      // A managed subscriber, for CLIENT KILL TYPE pubsub.
+      app.register(fastifyRedis, { ...common, prefix: 'EVENTS', subscriber: true, host: server.host, port: server.port, clientOptions: { name, socket: { localAddress: t.localAddress } } })
     }
     const redis = (): any => (app.redis as any).redis
     const key = (id: string): string => `w:${t.id}:${id}`
