@@ -266,3 +266,36 @@ test('bad input at registration: its code, a message naming the key, no secret, 
   }
   t.equal((await server.clients()).length, 0, 'no connection was ever opened')
 })
+
+test('a command behind a slow PING that was answered in time still fails within 1.5 × commandTimeout', async (t) => {
+  const server = await startRedis(t)
+  const { app, logs } = appWithLogs(t)
+  await app.register(fastifyRedis, { port: server.port, commandTimeout: 1000 })
+  const client = app.redis.redis as unknown as { ping: (...args: unknown[]) => Promise<unknown>, sendCommand: (args: string[]) => Promise<unknown> }
+  // A fixture around the real client: the victim is sent right behind the watchdog's next PING.
+  const ping = client.ping
+  let victim: Promise<number> | undefined
+  let sentAt = 0
+  client.ping = function (...args: unknown[]) {
+    const answer = ping.apply(this, args)
+    if (armed && victim === undefined) {
+      sentAt = Date.now()
+      victim = client.sendCommand(['BLPOP', 'nothing', '3']).then(() => -1, () => Date.now() - sentAt)
+    }
+    return answer
+  }
+  let armed = false
+  // A blocking command holds the connection for 0.9 s (Redis serves the other
+  // connections meanwhile): the PING sent during it is answered just within
+  // commandTimeout, then the victim behind it blocks for 3 s.
+  const busy = client.sendCommand(['BLPOP', 'nothing', '0.9'])
+  armed = true
+  await busy
+  await eventually(async () => victim !== undefined)
+  const waited = await victim!
+  t.not(waited, -1, 'the stalled command was rejected')
+  // One PING at a time failed it only after about 2 × commandTimeout.
+  t.ok(waited < 1500 + 200, `rejected after ${waited} ms (bound 1,500 ms, plus slack for a loaded machine)`)
+  t.ok(logs.some((l) => l.level === 50 && /no answer within 1000 ms \(commandTimeout\)/.test(l.msg)))
+  await eventually(async () => (await app.redis.redis.ping()) === 'PONG', 10000)
+})
