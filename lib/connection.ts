@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { FST_REDIS_CONNECT } from './errors'
 import { createDriver, type Builder } from './driver/build'
 import { noop, TimeoutError, within, type Driver } from './driver/driver'
+import { metricsFor, type ConnectionMetrics } from './metrics'
 import type { ConnectionSpec } from './options'
 
 type Strategy = false | number | ((retries: number, cause: Error) => false | Error | number)
@@ -51,6 +52,8 @@ export class Connection {
   readonly driver: Driver
   /** What `fastify.redis[name]` is: the client, the cluster or the pool. */
   readonly exposed: object
+  /** Its metrics, with option `metrics`; undefined when they are off. */
+  readonly metrics: ConnectionMetrics | undefined
   private starting = false
   private closing = false
   private state: 'new' | 'ready' | 'down' = 'new'
@@ -79,6 +82,7 @@ export class Connection {
     const { driver, exposed } = createDriver(spec, build, this.strategy)
     this.driver = driver
     this.exposed = exposed
+    this.metrics = metricsFor(spec, exposed)
     this.log = log
     driver.on('error', this.onError)
     driver.on('ready', this.onReady)
@@ -113,6 +117,7 @@ export class Connection {
     const was = this.state
     this.state = 'down'
     this.downSince = Date.now()
+    this.metrics?.down()
     this.log.error({ err }, was === 'ready'
       ? `redis connection "${this.spec.name}" lost (${err.message}); reconnecting with backoff, commands fail fast until it is back`
       : `redis connection "${this.spec.name}" to ${this.spec.target} cannot connect yet (${err.message}); retrying with backoff`)
@@ -128,6 +133,7 @@ export class Connection {
       this.log.info(`redis connection "${this.spec.name}" is ready again after ${Date.now() - this.downSince} ms`)
     }
     this.state = 'ready'
+    this.metrics?.ready()
   }
 
   /** Resolves once a PING is answered, or throws FST_REDIS_CONNECT within connectTimeout. */
@@ -175,6 +181,7 @@ export class Connection {
       this.failStart = undefined
     }
     this.state = 'ready'
+    this.metrics?.ready()
     this.log.info({ target: spec.target, ms: Date.now() - started }, `redis connection "${spec.name}" ready: ${spec.target}${driver.describe()} in ${Date.now() - started} ms`)
     this.watch()
   }
@@ -258,5 +265,6 @@ export class Connection {
     driver.off('error', this.onError)
     driver.off('ready', this.onReady)
     driver.off('connect', this.onConnect)
+    this.metrics?.stop()
   }
 }

@@ -113,7 +113,7 @@ async function main (): Promise<void> {
   const e3: Equal<typeof envs.REDIS_URL, string | undefined> = yes
   const e4: Equal<typeof envs.CACHE_LAZY_CONNECT, boolean | undefined> = yes
   const e5: Equal<RedisEnvConfig, RedisEnvConfig<'REDIS'>> = yes
-  const e6: Equal<keyof RedisEnvConfig<'A'>, 'A_URL' | 'A_HOST' | 'A_PORT' | 'A_DB' | 'A_USERNAME' | 'A_PASSWORD' | 'A_UNIX_SOCKET_PATH' | 'A_TLS' | 'A_CONNECT_TIMEOUT' | 'A_CLOSE_TIMEOUT' | 'A_COMMAND_TIMEOUT' | 'A_CLASS' | 'A_LAZY_CONNECT' | 'A_CLUSTER_NODES' | 'A_POOL' | 'A_SENTINEL_NODES' | 'A_SENTINEL_NAME' | 'A_SENTINEL_USERNAME' | 'A_SENTINEL_PASSWORD'> = yes
+  const e6: Equal<keyof RedisEnvConfig<'A'>, 'A_URL' | 'A_HOST' | 'A_PORT' | 'A_DB' | 'A_USERNAME' | 'A_PASSWORD' | 'A_UNIX_SOCKET_PATH' | 'A_TLS' | 'A_CONNECT_TIMEOUT' | 'A_CLOSE_TIMEOUT' | 'A_COMMAND_TIMEOUT' | 'A_CLASS' | 'A_LAZY_CONNECT' | 'A_METRICS' | 'A_CLUSTER_NODES' | 'A_POOL' | 'A_SENTINEL_NODES' | 'A_SENTINEL_NAME' | 'A_SENTINEL_USERNAME' | 'A_SENTINEL_PASSWORD'> = yes
   // @ts-expect-error not a key of these prefixes
   use(envs.SESSIONS_URL)
   // Config keys use the upper-cased prefix.
