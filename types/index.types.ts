@@ -13,8 +13,12 @@ import fastifyRedis, {
   type RedisEnvConfig,
   type RedisEnvSchema,
   redisHealth,
-  type RedisHealth
+  type RedisHealth,
+  redisMetrics,
+  type RedisMetrics,
+  type RedisConnectionMetrics
 } from 'fastify-node-redis'
+import { Registry, register as defaultRegistry } from 'prom-client'
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false
 const yes = true as const
@@ -136,6 +140,29 @@ async function main (): Promise<void> {
   use(status)
   // @ts-expect-error the timeout is a number of milliseconds
   await redisHealth(app, { timeout: '1s' })
+
+  // Metrics: on, in a prom-client registry (a new one or the default), from a config word.
+  await app.register(fastifyRedis, { prefix: 'M1', metrics: true })
+  await app.register(fastifyRedis, { prefix: 'M2', metrics: new Registry() })
+  await app.register(fastifyRedis, { prefix: 'M3', metrics: defaultRegistry, clusterNodes: ['redis://h:7000'] })
+  await app.register(fastifyRedis, { prefix: 'M4', metrics: 'yes' })
+  const metrics: RedisMetrics = redisMetrics(app)
+  const m = metrics.connections.typesCache
+  if (m?.enabled === true) {
+    const on: RedisConnectionMetrics = m
+    const state: 'new' | 'ready' | 'down' = on.state
+    const counts: number[] = on.latency.counts
+    const errors: number | undefined = on.errors.ErrorReply
+    use(state, counts, errors, on.commands, on.reconnects, on.downMs, on.channels, on.messages)
+  }
+  // @ts-expect-error redisMetrics is synchronous: no promise to await for a field
+  use(redisMetrics(app).then)
+  // @ts-expect-error metrics is a boolean (or a boolean word) or a prom-client Registry
+  await app.register(fastifyRedis, { metrics: 'prometheus' })
+  // @ts-expect-error an object that is not a registry is refused
+  await app.register(fastifyRedis, { metrics: {} })
+  // @ts-expect-error nor a number other than 0 and 1
+  await app.register(fastifyRedis, { metrics: 2 })
 
   const code: 'FST_REDIS_CONFIG' = new FST_REDIS_CONFIG('x').code
   use(code)
