@@ -2,11 +2,11 @@ import * as dc from 'node:diagnostics_channel'
 import { test } from 'tap'
 import { Gauge, Registry } from 'prom-client'
 import { createClient } from 'redis'
-import fastifyRedis, { redisMetrics, type RedisCluster, type RedisConnectionMetrics } from 'fastify-node-redis'
+import fastifyRedis, { redisMetrics, type RedisClientPool, type RedisCluster, type RedisConnectionMetrics } from 'fastify-node-redis'
 import { ConnectionMetrics, errorClass, LATENCY_BUCKETS_MS, metricsOf } from '../lib/metrics'
 import { resolveOptions } from '../lib/options'
 import { startCluster } from './helpers/cluster'
-import { REDIS_MAJOR } from './helpers/major'
+import { REDIS_MAJOR, since5 } from './helpers/major'
 import { startRedis } from './helpers/redis'
 import { appWithLogs, eventually, sleep } from './helpers/app'
 
@@ -15,6 +15,8 @@ declare module 'fastify-node-redis' {
     a: RedisClient
     b: RedisClient
     shards: RedisCluster
+    /** The pool type where node-redis has pools (5+); on 4, where it is never, anything (the test is skipped). */
+    pooled: [RedisClientPool] extends [never] ? any : RedisClientPool
   }
 }
 
@@ -216,6 +218,18 @@ test('a cluster connection is counted at the cluster level', async (t) => {
   t.equal(on(app, 'shards').errors[REDIS_MAJOR === 4 ? 'ErrorReply' : 'SimpleError'], 1)
   t.equal(on(app, 'shards').state, 'ready')
   t.equal(on(app, 'shards').latency.count, on(app, 'shards').commands)
+})
+
+test('a client pool is counted at the pool level', { skip: since5('client pools') }, async (t) => {
+  const server = await startRedis(t)
+  const { app } = appWithLogs(t)
+  await app.register(fastifyRedis, { prefix: 'POOLED', port: server.port, pool: true, metrics: true, commandTimeout: 0 })
+  const before = on(app, 'pooled').commands
+  await app.redis.pooled.set('k', 'v')
+  await app.redis.pooled.get('k')
+  await app.redis.pooled.sendCommand(['PING'])
+  await app.redis.pooled.multi().get('k').exec()
+  t.equal(on(app, 'pooled').commands - before, 4)
 })
 
 test('option metrics and config key PREFIX_METRICS', async (t) => {
