@@ -73,7 +73,8 @@ test('a command while the server is killed fails with ClientOfflineError; down t
   await eventually(async () => on(app, 'redis').state === 'down')
   const offline = await app.redis.redis.get('k').then(() => undefined, (err: Error) => err)
   t.equal(offline?.constructor.name, 'ClientOfflineError')
-  t.equal(on(app, 'redis').errors.ClientOfflineError, 1)
+  await t.rejects(app.redis.redis.multi().get('k').exec(), 'a MULTI fails fast too')
+  t.equal(on(app, 'redis').errors.ClientOfflineError, 2, 'both counted')
   const first = on(app, 'redis').downMs
   await sleep(60)
   t.ok(on(app, 'redis').downMs >= first + 50, 'the current outage counts up to now')

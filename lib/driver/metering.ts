@@ -74,14 +74,25 @@ function meterMethods (target: object, sink: CommandSink): () => void {
   let inside = false
   for (const name of commandNames(target)) {
     const original = (target as Record<string, (...args: unknown[]) => unknown>)[name]
-    layer[name] = function (this: unknown, ...args: unknown[]) {
+    // One async frame per command, no closure: what the reply's await costs is the whole overhead.
+    layer[name] = async function (this: unknown, ...args: unknown[]) {
       /* c8 ignore next -- node-redis 4's cluster only: its commands go through its sendCommand() (.ci/run runs the suite on each major) */
-      if (inside) return original.apply(this, args)
+      if (inside) return await original.apply(this, args)
       inside = true
+      const start = performance.now()
+      let pending: unknown
       try {
-        return timed(sink, original, this, args)
+        pending = original.apply(this, args)
       } finally {
         inside = false
+      }
+      try {
+        const reply = await pending
+        sink.done(start)
+        return reply
+      } catch (err) {
+        sink.failed(start, err)
+        throw err
       }
     }
   }
