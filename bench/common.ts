@@ -31,18 +31,19 @@ export const EXAMPLE_THING = Object.freeze({
   tags: ['kitchen', 'coffee']
 })
 
-export type SetupId = 'ceiling' | 'hand' | 'plugin' | 'ioredis' | 'example'
+export type SetupId = 'ceiling' | 'hand' | 'plugin' | 'metrics' | 'ioredis' | 'example'
 
 export const SETUPS: ReadonlyArray<{ id: SetupId, label: string }> = [
   { id: 'ceiling', label: '(a) Fastify, no Redis (ceiling)' },
   { id: 'hand', label: '(b) hand-wired node-redis' },
   { id: 'plugin', label: '(c) fastify-node-redis' },
+  { id: 'metrics', label: '(c\') fastify-node-redis, metrics: true' },
   { id: 'ioredis', label: '(d) @fastify/redis (ioredis)' },
   { id: 'example', label: '(e) example app GET /things' }
 ]
 
 /** Setups that serve the PUT variant (MULTI DEL + HSET + EXPIRE). */
-export const PUT_SETUPS: readonly SetupId[] = ['hand', 'plugin', 'ioredis']
+export const PUT_SETUPS: readonly SetupId[] = ['hand', 'plugin', 'metrics', 'ioredis']
 
 /** Messages a server child sends its parent over IPC. */
 export type ServerMessage =

@@ -59,7 +59,7 @@ const settings = {
   startupProcesses: Math.round(numberFrom('BENCH_STARTUP_PROCESSES', quick ? 1 : 3, 1)),
   /** …and samples in each process, after its warmup. */
   startupRepeats: Math.round(numberFrom('BENCH_STARTUP_REPEATS', quick ? 2 : 5, 1)),
-  /** Only these setups (comma-separated ids: ceiling,hand,plugin,ioredis,example). */
+  /** Only these setups (comma-separated ids: ceiling,hand,plugin,metrics,ioredis,example). */
   only: process.env.BENCH_SETUPS?.split(',').map((s) => s.trim()).filter(Boolean),
   /** Write a V8 CPU profile of every server process to .bench/profiles/<setup>/ (open in Chrome DevTools). */
   cpuProf: isTrue(process.env.BENCH_CPU_PROF),
@@ -72,6 +72,8 @@ const TARGETS = {
   pluginVsIoredis: 1.5,
   /** The example app's GET /things, in server CPU per request against the plugin's bench route. */
   exampleVsPluginCpu: 0.8,
+  /** Metrics on against off, in server CPU per request: at most 3% more CPU per request (1 / 1.03). */
+  metricsVsPluginCpu: 0.97,
   startupOverheadMs: 5,
   close100Ms: 1000
 }
@@ -407,6 +409,7 @@ function reportLoad (servers: Server[], trials: Map<TrialKey, Trial[]>, skipped:
     add('plugin / ceiling', 'plugin', 'ceiling')
     add('hand-wired / ceiling', 'hand', 'ceiling')
     add('example app / plugin', 'example', 'plugin', undefined, TARGETS.exampleVsPluginCpu)
+    add('metrics / plugin', 'metrics', 'plugin', undefined, TARGETS.metricsVsPluginCpu)
     if (ratios.length > 0) {
       console.log(`\n${method} ratios (per round, median over rounds):\n`)
       console.log(table(['ratio', 'req/s', 'rounds min–max', 'CPU/req (inverse)', method === 'GET' ? 'target (on CPU/req)' : 'target (informative for PUT)'], ratios, 'lrrrl'))

@@ -31,6 +31,7 @@ export async function buildSetup (id: SetupId, url: string): Promise<FastifyInst
     case 'ceiling': return ceiling()
     case 'hand': return await handWired(url)
     case 'plugin': return await plugin(url)
+    case 'metrics': return await plugin(url, true)
     case 'ioredis': return await ioredis(url)
     case 'example': return await example(url)
   }
@@ -65,10 +66,13 @@ async function handWired (url: string): Promise<FastifyInstance> {
   return app
 }
 
-/** (c) This plugin: the connection is read from `this.redis.bench` on every request. */
-async function plugin (url: string): Promise<FastifyInstance> {
+/**
+ * (c) This plugin: the connection is read from `this.redis.bench` on every
+ * request. (c') The same with `metrics: true`: what counting costs.
+ */
+async function plugin (url: string, metrics = false): Promise<FastifyInstance> {
   const app = Fastify()
-  await app.register(fastifyRedis, { prefix: 'BENCH', url })
+  await app.register(fastifyRedis, { prefix: 'BENCH', url, metrics })
 
   app.get<ThingRoute>('/things/:path', async function (request, reply) {
     const key = `thing:${request.params.path}`

@@ -4,6 +4,7 @@ import { FST_REDIS_CONNECT } from './errors'
 import { createDriver, type Builder } from './driver/build'
 import { noop, TimeoutError, within, type Driver } from './driver/driver'
 import { describeSubscriptions, SubscriberDriver, total, type Subscriptions } from './driver/subscriber'
+import { metricsFor, type ConnectionMetrics } from './metrics'
 import type { ConnectionSpec } from './options'
 
 type Strategy = false | number | ((retries: number, cause: Error) => false | Error | number)
@@ -65,6 +66,8 @@ export class Connection {
   readonly driver: Driver
   /** What `fastify.redis[name]` is: the client, the cluster or the pool. */
   readonly exposed: object
+  /** Its metrics, with option `metrics`; undefined when they are off. */
+  readonly metrics: ConnectionMetrics | undefined
   private starting = false
   private closing = false
   private state: 'new' | 'ready' | 'down' = 'new'
@@ -95,6 +98,8 @@ export class Connection {
     const { driver, exposed } = createDriver(spec, build, this.strategy)
     this.driver = driver
     this.exposed = exposed
+    this.metrics = metricsFor(spec, exposed)
+    if (this.metrics !== undefined && driver instanceof SubscriberDriver) driver.meter(this.metrics)
     this.log = log
     driver.on('error', this.onError)
     driver.on('ready', this.onReady)
@@ -121,7 +126,8 @@ export class Connection {
     target.duplicate = (...args: unknown[]): object => {
       const copy = duplicate.apply(this.exposed, args)
       const name = `${this.spec.name} (duplicate ${++this.duplicated})`
-      const spec = { ...this.spec, name, client: copy, closeClient: true, subscriber: undefined }
+      // No metrics of its own: duplicates come and go, and each would be a label.
+      const spec = { ...this.spec, name, client: copy, closeClient: true, subscriber: undefined, metrics: false }
       const managed = new Connection(spec, build, this.log.child({ duplicate: this.duplicated }))
       this.duplicates.add(managed)
       // Closed by its user (quit, close, disconnect, destroy): forget it.
@@ -162,6 +168,7 @@ export class Connection {
     const was = this.state
     this.state = 'down'
     this.downSince = Date.now()
+    this.metrics?.down()
     this.log.error({ err }, was === 'ready'
       ? `redis connection "${this.spec.name}" lost (${err.message}); reconnecting with backoff, commands fail fast until it is back`
       : `redis connection "${this.spec.name}" to ${this.spec.target} cannot connect yet (${err.message}); retrying with backoff`)
@@ -176,6 +183,7 @@ export class Connection {
     const { driver } = this
     const was = this.state
     this.state = 'ready'
+    this.metrics?.ready()
     if (was !== 'down') return
     if (driver instanceof SubscriberDriver && total(driver.held()) > 0) {
       this.verify(driver, this.downSince).catch(noop)
@@ -221,6 +229,7 @@ export class Connection {
         this.reopened = true
         // Down until ready again, so that the next "ready" checks again.
         this.state = 'down'
+        this.metrics?.down()
         this.log.warn(`redis subscriber "${spec.name}": ${missing}; reopening the connection to subscribe again`)
         driver.reopen(() => this.closing, spec.commandTimeout).catch(noop)
         return
@@ -274,6 +283,7 @@ export class Connection {
       this.failStart = undefined
     }
     this.state = 'ready'
+    this.metrics?.ready()
     this.log.info({ target: spec.target, ms: Date.now() - started }, `redis connection "${spec.name}" ready: ${spec.target}${driver.describe()} in ${Date.now() - started} ms`)
     this.watch()
   }
@@ -366,5 +376,6 @@ export class Connection {
     driver.off('error', this.onError)
     driver.off('ready', this.onReady)
     driver.off('connect', this.onConnect)
+    this.metrics?.stop()
   }
 }

@@ -17,6 +17,7 @@ const PROPERTY = {
   COMMAND_TIMEOUT: { type: 'integer', minimum: 0 },
   CLASS: { type: 'string', minLength: 1 },
   LAZY_CONNECT: { type: 'boolean' },
+  METRICS: { type: 'boolean' },
   CLUSTER_NODES: { type: 'string', minLength: 1 },
   POOL: { type: 'boolean' },
   SUBSCRIBER: { type: 'boolean' },

@@ -112,6 +112,7 @@ export { RedisSentinel } from './sentinel'
 export { RedisSubscriber } from './subscriber'
 export { redisEnvSchema, RedisEnvConfig, RedisEnvSchema } from './env-schema'
 export { redisHealth, RedisHealth, RedisHealthOptions, RedisConnectionHealth } from './health'
+export { redisMetrics, RedisMetrics, RedisConnectionMetrics, RedisConnectionMetricsOff, MetricsRegistry } from './metrics'
 export { errorCodes, FST_REDIS_CONFIG, FST_REDIS_DUPLICATE, FST_REDIS_CLIENT_CLASS, FST_REDIS_CONNECT } from './errors'
 
 // CommonJS: `require('fastify-node-redis')` is the plugin itself, with the named

@@ -23,6 +23,7 @@ export const OPTIONS = {
   clientClass: 'CLASS',
   clientOptions: null,
   lazyConnect: 'LAZY_CONNECT',
+  metrics: 'METRICS',
   clusterNodes: 'CLUSTER_NODES',
   clusterOptions: null,
   pool: 'POOL',

@@ -259,10 +259,31 @@ export interface FastifyNodeRedisOptions {
    */
   lazyConnect?: BooleanLike
   /**
+   * Per-connection metrics (docs/metrics.md): `true` counts commands, their
+   * failures by error class and latency, reconnects and time down, read with
+   * `redisMetrics(fastify)`; a prom-client `Registry` also reports them there
+   * (`redis_commands_total{connection="<name>"}`…). Off, nothing is
+   * wrapped or listened to. Config key: `PREFIX_METRICS` (a boolean).
+   * @default false
+   */
+  metrics?: BooleanLike | MetricsRegistry
+  /**
    * Where `PREFIX_*` keys are read. Defaults to `fastify.config` when it is
    * decorated (by `@fastify/env`); `process.env` is never read implicitly.
    */
   config?: Record<string, unknown>
+}
+
+/**
+ * What option `metrics` accepts besides a boolean: a prom-client `Registry`
+ * (`new Registry()`, or `register`, the default one), typed by the methods
+ * the plugin calls so that prom-client stays optional.
+ */
+export interface MetricsRegistry {
+  registerMetric (metric: any): void
+  getSingleMetric (name: string): unknown
+  removeSingleMetric (name: string): void
+  metrics (): Promise<string>
 }
 
 /**
@@ -307,6 +328,8 @@ export interface ConnectionSpec {
   readonly closeTimeout: number
   readonly commandTimeout: number
   readonly lazyConnect: boolean
+  /** Metrics on (`true`), also reported in a prom-client registry, or off. */
+  readonly metrics: boolean | MetricsRegistry
   readonly clientClass?: ClientBuilder | string
   readonly clientOptions: Readonly<RedisClientOptions<any, any, any>>
   /** Redis Cluster mode: the root nodes and the createCluster options (without rootNodes). */

@@ -4,6 +4,7 @@ import { FST_REDIS_CLIENT_CLASS, FST_REDIS_CONFIG, show } from './errors'
 import type { ClientBuilder, ConnectionSpec, FastifyNodeRedisOptions } from './options'
 import { unknownOptions, unreadConfigKeys } from './keys'
 import { clusterOf, clusterOptionsOf } from './resolve-cluster'
+import { metricsOptionOf } from './resolve-metrics'
 import { poolOf } from './resolve-pool'
 import { sameAsOf } from './resolve-same-as'
 import { sentinelOf } from './resolve-sentinel'
@@ -103,6 +104,7 @@ export function resolveOptions (options: FastifyNodeRedisOptions = {}, fallbackC
   const closeTimeout = source.integer('closeTimeout', 1, MAX_TIMER) ?? DEFAULT_TIMEOUT
   const commandTimeout = source.integer('commandTimeout', 0, MAX_TIMER) ?? DEFAULT_TIMEOUT
   const lazyConnect = source.boolean('lazyConnect') ?? false
+  const metrics = metricsOptionOf(source)
   if (options.closeClient !== undefined && typeof options.closeClient !== 'boolean') {
     source.fail('option "closeClient"', `must be a boolean, got ${show(options.closeClient)}`)
   }
@@ -133,6 +135,7 @@ export function resolveOptions (options: FastifyNodeRedisOptions = {}, fallbackC
       closeTimeout,
       commandTimeout,
       lazyConnect,
+      metrics,
       clientOptions: Object.freeze({}),
       client,
       closeClient: options.closeClient ?? false
@@ -159,8 +162,8 @@ export function resolveOptions (options: FastifyNodeRedisOptions = {}, fallbackC
 
   /** The rest of a connection whose nodes say where to connect (a cluster, a Sentinel). */
   const nodesOf = <K extends 'cluster' | 'sentinel'>(value: NonNullable<ConnectionSpec[K]>, kind: K) => ({
-    connectTimeout, closeTimeout, commandTimeout, lazyConnect, clientClass, clientOptions: Object.freeze({}), [kind]: value, closeClient: true
-  }) as { [P in K]: NonNullable<ConnectionSpec[K]> } & Pick<ConnectionSpec, 'connectTimeout' | 'closeTimeout' | 'commandTimeout' | 'lazyConnect' | 'clientClass' | 'clientOptions' | 'closeClient'>
+    connectTimeout, closeTimeout, commandTimeout, lazyConnect, metrics, clientClass, clientOptions: Object.freeze({}), [kind]: value, closeClient: true
+  }) as { [P in K]: NonNullable<ConnectionSpec[K]> } & Pick<ConnectionSpec, 'connectTimeout' | 'closeTimeout' | 'commandTimeout' | 'lazyConnect' | 'metrics' | 'clientClass' | 'clientOptions' | 'closeClient'>
 
   const sentinels = source.get('sentinelNodes')
   single(sentinels, 'subscribe on a connection to the master itself (its url)')
@@ -244,6 +247,7 @@ export function resolveOptions (options: FastifyNodeRedisOptions = {}, fallbackC
     closeTimeout,
     commandTimeout,
     lazyConnect,
+    metrics,
     clientClass,
     clientOptions: copied !== undefined && options.clientOptions === undefined ? copied : Object.freeze(clientOptionsOf(source)),
     ...(pool !== undefined && { pool }),

@@ -15,7 +15,7 @@ declare module 'fastify-node-redis' {
 type Config = RedisEnvConfig<'REDIS' | 'CACHE'>
 
 const SUFFIXES = ['URL', 'HOST', 'PORT', 'DB', 'USERNAME', 'PASSWORD', 'UNIX_SOCKET_PATH', 'TLS',
-  'CONNECT_TIMEOUT', 'CLOSE_TIMEOUT', 'COMMAND_TIMEOUT', 'CLASS', 'LAZY_CONNECT', 'CLUSTER_NODES', 'POOL', 'SUBSCRIBER', 'SAME_AS', 'SENTINEL_NODES', 'SENTINEL_NAME', 'SENTINEL_USERNAME', 'SENTINEL_PASSWORD']
+  'CONNECT_TIMEOUT', 'CLOSE_TIMEOUT', 'COMMAND_TIMEOUT', 'CLASS', 'LAZY_CONNECT', 'METRICS', 'CLUSTER_NODES', 'POOL', 'SUBSCRIBER', 'SAME_AS', 'SENTINEL_NODES', 'SENTINEL_NAME', 'SENTINEL_USERNAME', 'SENTINEL_PASSWORD']
 
 /** What CLIENT INFO says about a connection: `{ db: '3', user: 'default', … }`. */
 async function clientInfo (client: { sendCommand (args: string[]): Promise<unknown> }): Promise<Record<string, string>> {
@@ -33,6 +33,7 @@ test('redisEnvSchema() describes every PREFIX_* key of every prefix, none requir
     REDIS_DB: { type: 'integer', minimum: 0 },
     REDIS_TLS: { type: 'boolean' },
     REDIS_LAZY_CONNECT: { type: 'boolean' },
+    REDIS_METRICS: { type: 'boolean' },
     REDIS_CONNECT_TIMEOUT: { type: 'integer', minimum: 1 },
     REDIS_COMMAND_TIMEOUT: { type: 'integer', minimum: 0 },
     CACHE_URL: { type: 'string' },

@@ -1,5 +1,5 @@
 import { test } from 'tap'
-import fastifyRedis, { redisHealth, type RedisClient, type RedisSubscriber } from 'fastify-node-redis'
+import fastifyRedis, { redisHealth, redisMetrics, type RedisClient, type RedisSubscriber } from 'fastify-node-redis'
 import { appWithLogs, eventually, sleep, startupError } from './helpers/app'
 import { REDIS_MAJOR } from './helpers/major'
 import { startRedis, type RedisServer } from './helpers/redis'
@@ -168,6 +168,27 @@ test('a subscriber whose user may not name its connection fails at startup with 
   }
   t.equal(err.code, 'FST_REDIS_CONNECT')
   t.match(err.message, /NOPERM .*client\|setname.*; a subscriber names its connection \(CLIENT SETNAME\) so that its subscriptions can be checked after a reconnection: allow \+client\|setname and \+client\|list for this user/)
+})
+
+test('with metrics on, a subscriber counts the subscriptions it holds and the messages it receives', async (t) => {
+  const { server, app, got, listener } = await subscriberApp(t, { metrics: true })
+  const other = (): void => {}
+  await app.redis.events.subscribe(['a', 'b'], listener)
+  await app.redis.events.SUBSCRIBE('a', other)
+  await app.redis.events.pSubscribe('p.*', listener)
+  t.match(redisMetrics(app).connections.events, { enabled: true, channels: 3, messages: 0 })
+  for (const channel of ['a', 'b', 'p.1']) await delivered(app, got, channel, `to ${channel}`)
+  const counted = (redisMetrics(app).connections.events as { messages: number }).messages
+  t.ok(counted >= got.length, `${counted} messages counted, ${got.length} received by the listener`)
+  // unsubscribe() knows each listener by the one given to subscribe().
+  await app.redis.events.unsubscribe('a', listener)
+  t.equal((await subscriberLines(server))[0].sub, '2', 'the other listener of "a" keeps it')
+  await app.redis.events.unsubscribe('a', other)
+  t.equal((await subscriberLines(server))[0].sub, '1')
+  t.match(redisMetrics(app).connections.events, { channels: 2 })
+  await app.redis.events.unsubscribe()
+  await app.redis.events.pUnsubscribe()
+  t.match(redisMetrics(app).connections.events, { channels: 0 })
 })
 
 test('subscriber: true is refused where a subscriber cannot be', async (t) => {

@@ -98,7 +98,7 @@ test('config keys with this connection\'s prefix that are not read are warned ab
     'connection "cache": config key CACHE_PROT is not read: did you mean CACHE_PORT?',
     'connection "cache": config key cache_url is not read: config keys are upper-case, did you mean CACHE_URL?',
     'connection "cache": config key Cache_Db is not read: config keys are upper-case, did you mean CACHE_DB?',
-    'connection "cache": config key CACHE_ZZZ is not read (the keys are CACHE_URL, CACHE_HOST, CACHE_PORT, CACHE_DB, CACHE_USERNAME, CACHE_PASSWORD, CACHE_UNIX_SOCKET_PATH, CACHE_TLS, CACHE_CONNECT_TIMEOUT, CACHE_CLOSE_TIMEOUT, CACHE_COMMAND_TIMEOUT, CACHE_CLASS, CACHE_LAZY_CONNECT, CACHE_CLUSTER_NODES, CACHE_POOL, CACHE_SUBSCRIBER, CACHE_SAME_AS, CACHE_SENTINEL_NODES, CACHE_SENTINEL_NAME, CACHE_SENTINEL_USERNAME, CACHE_SENTINEL_PASSWORD)'
+    'connection "cache": config key CACHE_ZZZ is not read (the keys are CACHE_URL, CACHE_HOST, CACHE_PORT, CACHE_DB, CACHE_USERNAME, CACHE_PASSWORD, CACHE_UNIX_SOCKET_PATH, CACHE_TLS, CACHE_CONNECT_TIMEOUT, CACHE_CLOSE_TIMEOUT, CACHE_COMMAND_TIMEOUT, CACHE_CLASS, CACHE_LAZY_CONNECT, CACHE_METRICS, CACHE_CLUSTER_NODES, CACHE_POOL, CACHE_SUBSCRIBER, CACHE_SAME_AS, CACHE_SENTINEL_NODES, CACHE_SENTINEL_NAME, CACHE_SENTINEL_USERNAME, CACHE_SENTINEL_PASSWORD)'
   ])
   t.doesNotThrow(() => resolveOptions({ config: { REDIS_PROT: 1 } }), 'without a listener nothing is said, nothing fails')
 })

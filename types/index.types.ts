@@ -14,8 +14,12 @@ import fastifyRedis, {
   type RedisEnvSchema,
   redisHealth,
   type RedisHealth,
-  type RedisSubscriber
+  type RedisSubscriber,
+  redisMetrics,
+  type RedisMetrics,
+  type RedisConnectionMetrics
 } from 'fastify-node-redis'
+import { Registry, register as defaultRegistry } from 'prom-client'
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false
 const yes = true as const
@@ -135,7 +139,7 @@ async function main (): Promise<void> {
   const e3: Equal<typeof envs.REDIS_URL, string | undefined> = yes
   const e4: Equal<typeof envs.CACHE_LAZY_CONNECT, boolean | undefined> = yes
   const e5: Equal<RedisEnvConfig, RedisEnvConfig<'REDIS'>> = yes
-  const e6: Equal<keyof RedisEnvConfig<'A'>, 'A_URL' | 'A_HOST' | 'A_PORT' | 'A_DB' | 'A_USERNAME' | 'A_PASSWORD' | 'A_UNIX_SOCKET_PATH' | 'A_TLS' | 'A_CONNECT_TIMEOUT' | 'A_CLOSE_TIMEOUT' | 'A_COMMAND_TIMEOUT' | 'A_CLASS' | 'A_LAZY_CONNECT' | 'A_CLUSTER_NODES' | 'A_POOL' | 'A_SUBSCRIBER' | 'A_SAME_AS' | 'A_SENTINEL_NODES' | 'A_SENTINEL_NAME' | 'A_SENTINEL_USERNAME' | 'A_SENTINEL_PASSWORD'> = yes
+  const e6: Equal<keyof RedisEnvConfig<'A'>, 'A_URL' | 'A_HOST' | 'A_PORT' | 'A_DB' | 'A_USERNAME' | 'A_PASSWORD' | 'A_UNIX_SOCKET_PATH' | 'A_TLS' | 'A_CONNECT_TIMEOUT' | 'A_CLOSE_TIMEOUT' | 'A_COMMAND_TIMEOUT' | 'A_CLASS' | 'A_LAZY_CONNECT' | 'A_METRICS' | 'A_CLUSTER_NODES' | 'A_POOL' | 'A_SUBSCRIBER' | 'A_SAME_AS' | 'A_SENTINEL_NODES' | 'A_SENTINEL_NAME' | 'A_SENTINEL_USERNAME' | 'A_SENTINEL_PASSWORD'> = yes
   // @ts-expect-error not a key of these prefixes
   use(envs.SESSIONS_URL)
   // Config keys use the upper-cased prefix.
@@ -158,6 +162,29 @@ async function main (): Promise<void> {
   use(status)
   // @ts-expect-error the timeout is a number of milliseconds
   await redisHealth(app, { timeout: '1s' })
+
+  // Metrics: on, in a prom-client registry (a new one or the default), from a config word.
+  await app.register(fastifyRedis, { prefix: 'M1', metrics: true })
+  await app.register(fastifyRedis, { prefix: 'M2', metrics: new Registry() })
+  await app.register(fastifyRedis, { prefix: 'M3', metrics: defaultRegistry, clusterNodes: ['redis://h:7000'] })
+  await app.register(fastifyRedis, { prefix: 'M4', metrics: 'yes' })
+  const metrics: RedisMetrics = redisMetrics(app)
+  const m = metrics.connections.typesCache
+  if (m?.enabled === true) {
+    const on: RedisConnectionMetrics = m
+    const state: 'new' | 'ready' | 'down' = on.state
+    const counts: number[] = on.latency.counts
+    const errors: number | undefined = on.errors.ErrorReply
+    use(state, counts, errors, on.commands, on.reconnects, on.downMs, on.channels, on.messages)
+  }
+  // @ts-expect-error redisMetrics is synchronous: no promise to await for a field
+  use(redisMetrics(app).then)
+  // @ts-expect-error metrics is a boolean (or a boolean word) or a prom-client Registry
+  await app.register(fastifyRedis, { metrics: 'prometheus' })
+  // @ts-expect-error an object that is not a registry is refused
+  await app.register(fastifyRedis, { metrics: {} })
+  // @ts-expect-error nor a number other than 0 and 1
+  await app.register(fastifyRedis, { metrics: 2 })
 
   const code: 'FST_REDIS_CONFIG' = new FST_REDIS_CONFIG('x').code
   use(code)

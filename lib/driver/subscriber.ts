@@ -10,6 +10,17 @@ export interface Subscriptions {
 }
 
 const KINDS = { channels: 'CHANNELS', patterns: 'PATTERNS', shards: 'SHARDED' } as const
+/** The subscribe methods of each kind, both spellings. */
+const SUBSCRIBE = [['subscribe', 'SUBSCRIBE'], ['pSubscribe', 'PSUBSCRIBE'], ['sSubscribe', 'SSUBSCRIBE']] as const
+
+/** What counts a subscriber's subscriptions and messages (the connection's metrics). */
+export interface SubscriberMeter {
+  subscriptions (count: number): void
+  message (): void
+}
+
+type Method = (...args: unknown[]) => Promise<unknown>
+
 /** The unsubscribe methods of each kind, both spellings (node-redis gives them as separate properties). */
 const UNSUBSCRIBE = {
   channels: ['unsubscribe', 'UNSUBSCRIBE'],
@@ -50,6 +61,9 @@ export function describeSubscriptions (subscriptions: Subscriptions): string {
 export class SubscriberDriver extends ClientDriver {
   declare readonly client: NodeRedisSubscriber
 
+  /** The listeners given to subscribe(), by the counting ones that stand in for them (metrics on). */
+  private readonly metered = new WeakMap<Function, Function>()
+
   /** `verifier` builds an unconnected client to the same server, with the same credentials. */
   constructor (client: NodeRedisClient, kill: KillSwitch | undefined, readonly clientName: string, private readonly verifier: () => NodeRedisClient) {
     super(client, kill, true)
@@ -58,12 +72,49 @@ export class SubscriberDriver extends ClientDriver {
     const target = client as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>
     for (const kind of Object.keys(UNSUBSCRIBE) as Array<keyof typeof UNSUBSCRIBE>) {
       const unsubscribe = target[UNSUBSCRIBE[kind][0]]
-      const all = async function (this: unknown, channels?: unknown, ...rest: unknown[]): Promise<unknown> {
-        if (channels !== undefined && (!Array.isArray(channels) || channels.length > 0)) return await unsubscribe.call(this, channels, ...rest)
+      const metered = this.metered
+      const all = async function (this: unknown, channels?: unknown, listener?: unknown, ...rest: unknown[]): Promise<unknown> {
+        // A listener counted by the metrics is known to node-redis by its stand-in.
+        const given = (typeof listener === 'function' && metered.get(listener)) || listener
+        if (channels !== undefined && (!Array.isArray(channels) || channels.length > 0)) return await unsubscribe.call(this, channels, given, ...rest)
         const held = [...(client as NodeRedisSubscriber).getPubSubListeners(KINDS[kind]).keys()]
-        return held.length === 0 ? undefined : await unsubscribe.call(this, held, ...rest)
+        return held.length === 0 ? undefined : await unsubscribe.call(this, held, given, ...rest)
       }
       for (const method of UNSUBSCRIBE[kind]) target[method] = all
+    }
+  }
+
+  /**
+   * Counts the messages each listener receives and the subscriptions held,
+   * for the connection's metrics: subscribe() gets a stand-in for each
+   * listener, which unsubscribe() knows it by.
+   */
+  meter (meter: SubscriberMeter): void {
+    const target = this.client as unknown as Record<string, Method>
+    const standIn = (listener: unknown): unknown => {
+      if (typeof listener !== 'function') return listener
+      let counting = this.metered.get(listener)
+      if (counting === undefined) {
+        counting = function (this: unknown, ...args: unknown[]): unknown {
+          meter.message()
+          return listener.apply(this, args)
+        }
+        this.metered.set(listener, counting)
+      }
+      return counting
+    }
+    const update = (): void => { meter.subscriptions(total(this.held())) }
+    for (const names of [...SUBSCRIBE, ...Object.values(UNSUBSCRIBE)]) {
+      const method = target[names[0]]
+      const subscribe = (SUBSCRIBE as ReadonlyArray<readonly string[]>).includes(names)
+      const counted: Method = async function (this: unknown, channels, listener, ...rest) {
+        try {
+          return await method.call(this, channels, subscribe ? standIn(listener) : listener, ...rest)
+        } finally {
+          update()
+        }
+      }
+      for (const name of names) target[name] = counted
     }
   }
 

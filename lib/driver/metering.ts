@@ -1,0 +1,164 @@
+import * as dc from 'node:diagnostics_channel'
+import { driverOf } from './build'
+import { ClientDriver } from './client'
+
+/** Where a connection's command timings go (lib/metrics.ts's ConnectionMetrics). */
+export interface CommandSink {
+  /** A command answered; `start` is the `performance.now()` of its call. */
+  done (start: number): void
+  failed (start: number, err: unknown): void
+}
+
+/** Runs `fn` and reports its outcome and latency to `sink`. */
+async function timed (sink: CommandSink, fn: (...args: unknown[]) => unknown, self: unknown, args: unknown[]): Promise<unknown> {
+  const start = performance.now()
+  try {
+    const reply = await fn.apply(self, args)
+    sink.done(start)
+    return reply
+  } catch (err) {
+    sink.failed(start, err)
+    throw err
+  }
+}
+
+type MultiClass = new (...args: any[]) => { exec (...args: unknown[]): Promise<unknown>, execAsPipeline (...args: unknown[]): Promise<unknown> }
+
+/**
+ * Each `exec()` of a MULTI or a pipeline counts as one command, on every
+ * major: the client (or cluster) gets a subclass of its Multi class, as the
+ * fail-fast check does (lib/driver/client.ts), which costs nothing per
+ * transaction built. A v4 cluster keeps its Multi class private: its
+ * transactions are not counted.
+ */
+function meterMulti (target: Record<string, unknown>, sink: CommandSink): () => void {
+  const Multi = target.Multi as MultiClass | undefined
+  /* c8 ignore next -- node-redis 4's cluster only (5 and 6 have a Multi class on it): .ci/run runs the suite on each major */
+  if (typeof Multi !== 'function') return () => {}
+  const own = Object.getOwnPropertyDescriptor(target, 'Multi')
+  target.Multi = class MeteredMulti extends Multi {
+    override async exec (...args: unknown[]): Promise<unknown> { return await timed(sink, super.exec, this, args) }
+    override async execAsPipeline (...args: unknown[]): Promise<unknown> { return await timed(sink, super.execAsPipeline, this, args) }
+  }
+  return () => {
+    if (own === undefined) delete target.Multi
+    else Object.defineProperty(target, 'Multi', own)
+  }
+}
+
+/** The names of the command methods of `target`: every method whose name, underscores dropped and upper-cased, is also that of an upper-case method (`hGetAll` and `HGETALL`). */
+function commandNames (target: object): string[] {
+  const methods = new Set<string>()
+  for (let o = Object.getPrototypeOf(target); o !== null && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
+    for (const name of Object.getOwnPropertyNames(o)) {
+      if (typeof Object.getOwnPropertyDescriptor(o, name)?.value === 'function') methods.add(name)
+    }
+  }
+  const key = (name: string): string => name.replace(/_/g, '').toUpperCase()
+  const upper = new Set([...methods].filter((name) => /^[A-Z][A-Z0-9_]*$/.test(name)).map(key))
+  // MULTI builds a transaction (counted at its exec()), it sends nothing.
+  upper.delete('MULTI')
+  return [...methods].filter((name) => upper.has(key(name)) || name === 'sendCommand')
+}
+
+/**
+ * The plugin's own hook, where node-redis publishes no command traces (4,
+ * 5 before 5.12, a cluster, a pool, a Sentinel client): a layer between
+ * `target` and its prototype whose command methods time the original. A
+ * command sent through another one (a v4 cluster's commands go through its
+ * sendCommand()) is counted once. Undone by the function returned.
+ */
+function meterMethods (target: object, sink: CommandSink): () => void {
+  const proto = Object.getPrototypeOf(target) as object
+  const layer = Object.create(proto) as Record<string, unknown>
+  let inside = false
+  for (const name of commandNames(target)) {
+    const original = (target as Record<string, (...args: unknown[]) => unknown>)[name]
+    // One async frame per command, no closure: what the reply's await costs is the whole overhead.
+    layer[name] = async function (this: unknown, ...args: unknown[]) {
+      /* c8 ignore next -- node-redis 4's cluster only: its commands go through its sendCommand() (.ci/run runs the suite on each major) */
+      if (inside) return await original.apply(this, args)
+      inside = true
+      const start = performance.now()
+      let pending: unknown
+      try {
+        pending = original.apply(this, args)
+      } finally {
+        inside = false
+      }
+      try {
+        const reply = await pending
+        sink.done(start)
+        return reply
+      } catch (err) {
+        sink.failed(start, err)
+        throw err
+      }
+    }
+  }
+  Object.setPrototypeOf(target, layer)
+  const multi = meterMulti(target as Record<string, unknown>, sink)
+  return () => {
+    multi()
+    if (Object.getPrototypeOf(target) === layer) Object.setPrototypeOf(target, proto)
+  }
+}
+
+const SINK = Symbol('fastify-node-redis.sink')
+const START = Symbol('fastify-node-redis.start')
+/** What node-redis 5.12+ and 6 publish on `node-redis:command` (the fields read here), plus what the plugin adds. */
+interface TraceContext { clientId?: string, batchMode?: string, [SINK]?: CommandSink, [START]?: number }
+
+/** The sinks of the clients whose commands are traced, by node-redis client id. */
+const traced = new Map<string, CommandSink>()
+/* c8 ignore start -- node-redis 5.12+ and 6 only (4 publishes no command traces): test/metrics.test.ts runs this there (.ci/run runs the suite on each major) */
+// Only the events read: Node calls the handlers given and skips the others (its types want all five).
+const handlers = {
+  start (context: TraceContext): void {
+    // A pipeline's commands are traced one by one: the pipeline counts once, at its exec().
+    if (context.batchMode !== undefined) return
+    const sink = traced.get(context.clientId!)
+    if (sink === undefined) return
+    context[SINK] = sink
+    context[START] = performance.now()
+  },
+  asyncEnd (context: TraceContext & { error?: unknown }): void {
+    const sink = context[SINK]
+    if (sink === undefined) return
+    if ('error' in context) sink.failed(context[START]!, context.error)
+    else sink.done(context[START]!)
+  }
+} as unknown as dc.TracingChannelSubscribers<object>
+
+/**
+ * node-redis 5.12+ and 6 trace every command on the diagnostics channel
+ * `node-redis:command`, with the id of the client that sent it: one
+ * subscription for the process while a connection with metrics is open,
+ * matched to the connection by that id. (Once subscribed, node-redis builds
+ * a trace context for every command of every client in the process.)
+ */
+function meterTraced (client: { _clientId: string }, sink: CommandSink): () => void {
+  const channel = dc.tracingChannel('node-redis:command')
+  if (traced.size === 0) channel.subscribe(handlers)
+  const id = client._clientId
+  traced.set(id, sink)
+  const multi = meterMulti(client as unknown as Record<string, unknown>, sink)
+  return () => {
+    multi()
+    traced.delete(id)
+    if (traced.size === 0) channel.unsubscribe(handlers)
+  }
+}
+/* c8 ignore stop */
+
+/**
+ * Hooks the command path of a connection for its metrics, by what the
+ * object built can do: node-redis's command traces where a single client
+ * has them, the plugin's own layer otherwise. Returns what undoes it.
+ */
+export function instrument (exposed: object, sink: CommandSink): () => void {
+  const id = (exposed as { _clientId?: unknown })._clientId
+  /* c8 ignore next -- node-redis 5.12+ and 6 give a client an id (and trace its commands); 4 has neither (.ci/run runs the suite on each major) */
+  if (driverOf(exposed) instanceof ClientDriver && typeof id === 'string') return meterTraced(exposed as { _clientId: string }, sink)
+  return meterMethods(exposed, sink)
+}
