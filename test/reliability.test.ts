@@ -299,3 +299,22 @@ test('a command behind a slow PING that was answered in time still fails within 
   t.ok(logs.some((l) => l.level === 50 && /no answer within 1000 ms \(commandTimeout\)/.test(l.msg)))
   await eventually(async () => (await app.redis.redis.ping()) === 'PONG', 10000)
 })
+
+test('a command stuck on a paused server when close starts still fails within 1.5 × commandTimeout, not at closeTimeout', async (t) => {
+  const server = await startRedis(t)
+  const app = testApp()
+  t.teardown(() => app.close())
+  await app.register(fastifyRedis, { port: server.port, commandTimeout: 400, closeTimeout: 3000 })
+  await app.redis.redis.set('k', 'v')
+  server.pause()
+  t.teardown(() => server.resume())
+  const started = Date.now()
+  const stuck = app.redis.redis.get('k').then(() => -1, () => Date.now() - started)
+  await sleep(150)
+  const closing = app.close()
+  const waited = await stuck
+  t.not(waited, -1, 'the command was rejected')
+  t.ok(waited < 600 + 250, `rejected after ${waited} ms (bound 600 ms, plus slack for a loaded machine; closeTimeout is 3000 ms)`)
+  await closing
+  t.equal(app.redis.redis.isOpen, false)
+})
