@@ -105,14 +105,14 @@ export default fastifyRedis
 export { fastifyRedis }
 // Types re-exported without `type`: dist/index.d.ts (.ci/build.js)
 // aliases every export with `export import`, which refuses type-only ones.
-export { FastifyNodeRedisOptions, FastifyRedisSentinelOptions, ClientBuilder, NumberLike, BooleanLike, RedisPoolSettings } from './options'
+export { FastifyNodeRedisOptions, FastifyRedisSentinelOptions, ClientBuilder, NumberLike, BooleanLike, RedisPoolSettings, MetricsRegistry } from './options'
 export { RedisCluster } from './cluster'
 export { RedisClientPool } from './pool'
 export { RedisSentinel } from './sentinel'
 export { RedisSubscriber } from './subscriber'
 export { redisEnvSchema, RedisEnvConfig, RedisEnvSchema } from './env-schema'
 export { redisHealth, RedisHealth, RedisHealthOptions, RedisConnectionHealth } from './health'
-export { redisMetrics, RedisMetrics, RedisConnectionMetrics, RedisConnectionMetricsOff, MetricsRegistry } from './metrics'
+export { redisMetrics, RedisMetrics, RedisConnectionMetrics, RedisConnectionMetricsOff } from './metrics'
 export { errorCodes, FST_REDIS_CONFIG, FST_REDIS_DUPLICATE, FST_REDIS_CLIENT_CLASS, FST_REDIS_CONNECT } from './errors'
 
 // CommonJS: `require('fastify-node-redis')` is the plugin itself, with the named

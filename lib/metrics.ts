@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { instrument, type CommandSink } from './driver/metering'
-import type { ConnectionSpec, MetricsRegistry } from './options'
+import type { ConnectionSpec } from './options'
 import { register } from './prometheus'
 
 /** Upper bounds of the command latency buckets, in milliseconds. */
@@ -191,5 +191,3 @@ export function redisMetrics (fastify: FastifyInstance): RedisMetrics {
   for (const name in registry) connections[name] = metricsOf(registry[name])?.snapshot() ?? { enabled: false }
   return { connections }
 }
-
-export type { MetricsRegistry }
