@@ -443,9 +443,14 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosResult> {
   let serverChecks = 0
   let serverChecksSkipped = 0
 
+  /** How many connections an app of the target starts and closes: the example app's REDIS, SESSIONS and its feed's EVENTS; the bare app's redis and its subscriber. */
+  function connectionsOf (t: Target): number {
+    return t.kind === 'example' ? 3 : 2
+  }
+
   async function closeAndCheck (t: Target, app: FastifyInstance, incarnation: number, reason: string, readyCheck?: Promise<unknown>): Promise<void> {
-    // Both apps have two connections, closed one after the other.
-    const closeBound = 2 * CLOSE_TIMEOUT + o.margin
+    // Connections are closed one after the other.
+    const closeBound = connectionsOf(t) * CLOSE_TIMEOUT + o.margin
     const started = Date.now()
     // Sockets the app has when close starts: a socket left open that is not among them was opened while closing.
     const before = new Set(appSockets(t).map((s) => s.socket))
@@ -455,7 +460,7 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosResult> {
     t.closes++
     bump(t.closeReasons, reason)
     // During startup, close waits for the startup to end first: its bound is both.
-    const bound = reason === 'during startup' ? closeBound + 2 * CONNECT_TIMEOUT : closeBound
+    const bound = reason === 'during startup' ? closeBound + connectionsOf(t) * CONNECT_TIMEOUT : closeBound
     if (reason !== 'during startup') t.slowestClose = Math.max(t.slowestClose, took)
     if (outcome === 'hung') violate({ kind: 'close not bounded', target: t.id, at: started, detail: `app.close() (${reason}) still pending after ${took} ms` })
     else if (outcome instanceof Error) violate({ kind: 'close failed', target: t.id, at: started, detail: `${reason}: ${outcome.message}` })
@@ -557,8 +562,8 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosResult> {
   // ------------------------------------------------ app lifecycles: registrations and closes at random moments
 
   async function lifecycle (t: Target, r: () => number): Promise<void> {
-    // Two connections, started one after the other.
-    const startBound = 2 * CONNECT_TIMEOUT + o.margin
+    // Connections are started one after the other.
+    const startBound = connectionsOf(t) * CONNECT_TIMEOUT + o.margin
     while (!run.stopping) {
       const incarnation = ++t.incarnation
       const app = makeApp(t, incarnation)
