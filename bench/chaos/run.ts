@@ -573,7 +573,12 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosResult> {
       const checkStartup = ready.then((err) => {
         const took = Date.now() - started
         t.slowestStartup = Math.max(t.slowestStartup, took)
-        if (took > startBound) violate({ kind: 'startup slower than bound', target: t.id, at: started, detail: `${took} ms, bound ${startBound} ms (${err?.message ?? 'ready'})` })
+        if (took > startBound) {
+          // As for a request: late by less than the harness's own event loop stalled is the machine's doing.
+          const stall = stallWithin(took + 1000)
+          if (took - stall <= startBound) harnessStalled.push(`${t.id} startup took ${took} ms at ${since(started)}, the event loop stalled ${stall} ms`)
+          else violate({ kind: 'startup slower than bound', target: t.id, at: started, detail: `${took} ms, bound ${startBound} ms (${err?.message ?? 'ready'}); the event loop stalled up to ${stall} ms meanwhile` })
+        }
         if (err !== undefined) {
           t.failedStartups++
           if (err.code !== 'FST_REDIS_CONNECT') violate({ kind: 'startup failed without FST_REDIS_CONNECT', target: t.id, at: started, detail: `${err.code}: ${err.message}` })
