@@ -352,15 +352,12 @@ export class Connection {
     const { driver, spec } = this
     this.closing = true
     await Promise.all([...this.duplicates].map(async (duplicate) => await duplicate.close()))
-    if (spec.closeClient) {
-      // The watchdog keeps watching while close drains: a command stuck on a
-      // stalled server still fails within 1.5 × commandTimeout, not at
-      // closeTimeout (a reopen while closing drops the socket for good).
-      if (driver.isReady) await within(driver.drain(), spec.closeTimeout).catch(noop)
-      clearInterval(this.watchdog)
-      await this.shutdown(spec.closeTimeout)
-    }
+    // The watchdog keeps watching while close drains: a command stuck on a
+    // stalled server still fails within 1.5 × commandTimeout, not at
+    // closeTimeout (a reopen while closing drops the socket for good).
+    if (spec.closeClient && driver.isReady) await within(driver.drain(), spec.closeTimeout).catch(noop)
     clearInterval(this.watchdog)
+    if (spec.closeClient) await this.shutdown(spec.closeTimeout)
     this.detach()
   }
 
