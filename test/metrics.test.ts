@@ -33,36 +33,58 @@ function sample (text: string, line: string): number | undefined {
   return found === undefined ? undefined : Number(found.slice(line.length + 1))
 }
 
-test('commands, failures by error class and latency are counted, and redisMetrics reports them as plain JSON', async (t) => {
-  const server = await startRedis(t)
-  const { app } = appWithLogs(t)
-  // No watchdog: its PINGs would count too.
-  await app.register(fastifyRedis, { port: server.port, metrics: true, commandTimeout: 0 })
-  const redis = app.redis.redis
-  const before = on(app, 'redis')
-  t.equal(before.state, 'ready')
-  t.equal(before.commands, 1, 'the startup PING')
-  await redis.set('k', 'v')
-  await redis.get('k')
-  await redis.hGetAll('h')
-  await redis.sendCommand(['PING'])
-  await redis.multi().set('m', '1').get('m').exec()
-  await redis.multi().set('p', '1').get('p').execAsPipeline()
-  const wrongType = await redis.lPush('k', 'x').then(() => undefined, (err: Error) => err)
-  t.ok(wrongType, 'LPUSH on a string fails')
-  const after = on(app, 'redis')
-  t.equal(after.commands, 1 + 7, 'each command, sendCommand and each exec() count once')
-  t.strictSame(after.errors, { [wrongType!.constructor.name]: 1 })
-  // node-redis 5 and 6 reply with a subclass of ErrorReply, SimpleError.
-  t.equal(wrongType!.constructor.name, REDIS_MAJOR === 4 ? 'ErrorReply' : 'SimpleError', 'a reply error is counted by its class')
-  t.equal(after.latency.count, after.commands, 'every command is timed')
-  t.strictSame(after.latency.bucketsMs, LATENCY_BUCKETS_MS)
-  t.ok(after.latency.counts.every((n, i) => i === 0 || n >= after.latency.counts[i - 1]), 'cumulative buckets')
-  t.ok(after.latency.counts[after.latency.counts.length - 1] <= after.latency.count)
-  t.ok(after.latency.sumMs > 0)
-  t.match(after, { reconnects: 0, downMs: 0, channels: 0, messages: 0 })
-  t.strictSame(JSON.parse(JSON.stringify(redisMetrics(app))).connections.redis, on(app, 'redis'), 'JSON-serialisable')
-})
+const commandTraces = dc.tracingChannel('node-redis:command')
+/** Stands for an OpenTelemetry instrumentation: a subscriber of node-redis's command traces that is not the plugin. */
+const tracer = { start () {}, asyncEnd () {} } as unknown as dc.TracingChannelSubscribers<object>
+
+for (const traced of [false, true]) {
+  const how = traced
+    ? 'with another subscriber of node-redis:command (OpenTelemetry, say): node-redis 5.12+ and 6 clients are counted from its traces'
+    : 'with nothing else tracing node-redis: the plugin\'s own layer, and no diagnostics channel subscription'
+  test(`commands, failures by error class and latency are counted, and redisMetrics reports them as plain JSON, ${how}`, async (t) => {
+    if (traced) {
+      commandTraces.subscribe(tracer)
+      t.teardown(() => commandTraces.unsubscribe(tracer))
+    }
+    const server = await startRedis(t)
+    const { app } = appWithLogs(t)
+    // No watchdog: its PINGs would count too.
+    await app.register(fastifyRedis, { port: server.port, metrics: true, commandTimeout: 0 })
+    const redis = app.redis.redis
+    const before = on(app, 'redis')
+    t.equal(before.state, 'ready')
+    t.equal(before.commands, 1, 'the startup PING')
+    await redis.set('k', 'v')
+    await redis.get('k')
+    await redis.hGetAll('h')
+    await redis.sendCommand(['PING'])
+    await redis.multi().set('m', '1').get('m').exec()
+    await redis.multi().set('p', '1').get('p').execAsPipeline()
+    const wrongType = await redis.lPush('k', 'x').then(() => undefined, (err: Error) => err)
+    t.ok(wrongType, 'LPUSH on a string fails')
+    const after = on(app, 'redis')
+    t.equal(after.commands, 1 + 7, 'each command, sendCommand and each exec() count once')
+    t.strictSame(after.errors, { [wrongType!.constructor.name]: 1 })
+    // node-redis 5 and 6 reply with a subclass of ErrorReply, SimpleError.
+    t.equal(wrongType!.constructor.name, REDIS_MAJOR === 4 ? 'ErrorReply' : 'SimpleError', 'a reply error is counted by its class')
+    t.equal(after.latency.count, after.commands, 'every command is timed')
+    t.strictSame(after.latency.bucketsMs, LATENCY_BUCKETS_MS)
+    t.ok(after.latency.counts.every((n, i) => i === 0 || n >= after.latency.counts[i - 1]), 'cumulative buckets')
+    t.ok(after.latency.counts[after.latency.counts.length - 1] <= after.latency.count)
+    t.ok(after.latency.sumMs > 0)
+    t.match(after, { reconnects: 0, downMs: 0, channels: 0, messages: 0 })
+    t.strictSame(JSON.parse(JSON.stringify(redisMetrics(app))).connections.redis, on(app, 'redis'), 'JSON-serialisable')
+    if (traced) {
+      commandTraces.unsubscribe(tracer)
+      // node-redis 5.12+ and 6 clients give an id to match traces by; node-redis 4 has no traces, and the layer counts.
+      t.equal(commandTraces.hasSubscribers, REDIS_MAJOR >= 5, 'the plugin reads the traces where the client has them')
+      await app.close()
+      t.equal(commandTraces.hasSubscribers, false, 'and stops reading them at close')
+    } else {
+      t.equal(commandTraces.hasSubscribers, false, 'metrics on subscribe to nothing when nothing else traces')
+    }
+  })
+}
 
 test('a command while the server is killed fails with ClientOfflineError; down time grows during the outage; a restart counts one reconnect', async (t) => {
   const server = await startRedis(t)
