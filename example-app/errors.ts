@@ -57,9 +57,12 @@ const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EN
  * is what a MULTI gets when the server refused one of its commands for such
  * a reason (the app's transactions are fixed, well-formed commands, so here
  * it means a failover or a full server, not a bug). OOM: the server is out
- * of memory for writes.
+ * of memory for writes. MOVED and ASK: a cluster's slot moved and the
+ * client did not follow (node-redis 5 hands a MULTI's MOVED to the caller
+ * after a failover; the plugin has the topology rediscovered, so a retry
+ * goes to the new master).
  */
-const TRANSIENT_REPLY = /^(?:CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|READONLY|EXECABORT|OOM)\b/
+const TRANSIENT_REPLY = /^(?:CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|READONLY|EXECABORT|OOM|MOVED|ASK)\b/
 
 /** Whether an error means "Redis cannot serve this right now": a 503, not a 500. */
 export function isRedisUnavailable (err: Error): boolean {

@@ -5,7 +5,9 @@ import { readFileSync } from 'node:fs'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { test } from 'tap'
+import { ErrorReply } from 'redis'
 import { build } from '../example-app/app'
+import { isRedisUnavailable } from '../example-app/errors'
 import { configSchema, sessionsConfig, type AppConfig } from '../example-app/config'
 import { hashPassword, parseUsers, verifyPassword } from '../example-app/passwords'
 import { MAX_ITEMS } from '../example-app/sessions'
@@ -274,6 +276,16 @@ test('Redis demoted to a replica (a failover): writes get a 503, reads still wor
   await redis.command('REPLICAOF', 'NO', 'ONE')
   t.equal((await app.inject({ method: 'PUT', url: '/things/x', payload: { a: 3 } })).statusCode, 201, 'a master again')
   t.equal((await app.inject('/things/x')).json().a, 3)
+})
+
+test('a cluster redirection that reaches a route (node-redis 5 hands a MULTI its MOVED after a failover) is a 503, as a READONLY is; other replies stay errors', async (t) => {
+  // Found by `npm run chaos` on node-redis 5: the example app answered 500 to those.
+  for (const message of ['MOVED 3999 127.0.0.1:7002', 'ASK 3999 127.0.0.1:7002', 'READONLY You can\'t write against a read only replica.']) {
+    t.ok(isRedisUnavailable(new ErrorReply(message)), message)
+  }
+  for (const message of ['WRONGTYPE Operation against a key holding the wrong kind of value', 'ERR unknown command', 'MOVEDX', 'ASKING']) {
+    t.notOk(isRedisUnavailable(new ErrorReply(message)), message)
+  }
 })
 
 // ---------------------------------------------------------------- health
