@@ -89,6 +89,8 @@ export class Server {
   upSince = 0
   /** A network fault is on (black hole or delay): TCP clients cannot reach it. */
   netFault = false
+  /** When its last network fault ended (ms since epoch; 0: none yet). */
+  netFaultEnd = 0
   child: ChildProcess | undefined
   private admin: Admin | undefined
   private connecting: Promise<Admin> | undefined
