@@ -424,11 +424,11 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosResult> {
   /**
    * How long `server` must have been quiet before it lists no connection
    * an app closed at `closedAt`. A paused or sleeping server reads the FIN
-   * within 300 ms of waking. A FIN sent into a network fault is dropped by
-   * the qdisc and retried by the kernel (a local drop: every 500 ms, no
-   * backoff); probed with the FIN sent 1, 4 and 8 s before the black hole
-   * ended, the server dropped the connection 6 to 19 ms after. So after a
-   * fault that overlapped the close, 1 s; while one is on, until it ends.
+   * within 300 ms of waking. A FIN sent into a black hole is retried by the
+   * kernel; probed with the FIN sent 1, 4 and 8 s before the black hole
+   * ended (netem loss, and the veth set down), the server dropped the
+   * connection 6 to 20 ms after. So after a fault that overlapped the close,
+   * 1 s; while one is on, until it ends.
    */
   function settleMs (server: Server, closedAt: number): number {
     if (server.netFault) return Infinity
