@@ -1,4 +1,5 @@
 import { test } from 'tap'
+import { ClientClosedError } from 'redis'
 import fastifyRedis, { redisHealth, type RedisCluster } from 'fastify-node-redis'
 import { startCluster } from './helpers/cluster'
 import { freePort } from './helpers/redis'
@@ -63,6 +64,18 @@ test('a cluster connection: keys over every master, MULTI on hash-tagged keys, c
     'one info line: the nodes and the number of masters')
   await app.close()
   t.notOk(redis.isOpen)
+  // A route still running during shutdown gets what a closed client gives (node-redis 4 and 5 threw a TypeError from their emptied slot map).
+  const refused = async (what: string, command: () => Promise<unknown>): Promise<void> => {
+    const err = await command().then(() => undefined, (e: unknown) => e)
+    t.ok(err instanceof ClientClosedError, `${what}: ClientClosedError`)
+    t.equal((err as Error).message, 'The client is closed', what)
+  }
+  await refused('a command after close', async () => await redis.get('key:1'))
+  await refused('in either spelling', async () => await redis.SET('key:1', 'x'))
+  await refused('sendCommand()', async () => await redis.sendCommand('key:1', false, ['GET', 'key:1']))
+  await refused('a MULTI still builds; its exec()', async () => await redis.multi().set('{cart}:a', '2').get('{cart}:a').exec())
+  await refused('a pipeline', async () => await redis.MULTI().get('{cart}:a').execAsPipeline())
+  await refused('subscribe() (an own property of the cluster on every major)', async () => await redis.subscribe('news', () => {}))
 })
 
 test('startup fails fast with FST_REDIS_CONNECT when no root node answers', async (t) => {

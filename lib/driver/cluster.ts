@@ -1,3 +1,5 @@
+import { ClientClosedError } from 'redis'
+import { commandKey, commandNames } from './commands'
 import { destroy, noop, type Closable, type Driver, type Emitter, type Event } from './driver'
 import type { KillSwitch } from './kill-switch'
 
@@ -36,6 +38,38 @@ export function slotOf (key: string): number {
   let crc = 0
   for (const byte of Buffer.from(key)) crc = ((crc << 8) & 0xffff) ^ CRC_TABLE[((crc >> 8) ^ byte) & 0xff]
   return crc % 16384
+}
+
+type Multi = Record<'exec' | 'execAsPipeline', unknown>
+
+/**
+ * Makes a closed cluster reject every command with node-redis's
+ * `ClientClosedError`, as a closed client does and as node-redis 6's
+ * cluster does: node-redis 4 and 5 throw a `TypeError` ("Cannot read
+ * properties of undefined (reading 'master')") from the slot map their
+ * close emptied, which reaches a route still running during shutdown. A
+ * layer between the cluster and its prototype, put in once it is closed:
+ * nothing is added to the command path before. A transaction still
+ * builds (its methods chain), and its `exec()` is refused.
+ */
+function refuseCommands (cluster: object): void {
+  const target = cluster as Record<string, unknown>
+  const closed = async (): Promise<never> => { throw new ClientClosedError() }
+  const names = commandNames(cluster)
+  const commands = new Set(names.map(commandKey))
+  const build = target.MULTI as (...args: unknown[]) => Multi
+  const layer = Object.create(Object.getPrototypeOf(cluster) as object) as Record<string, unknown>
+  for (const name of names) layer[name] = closed
+  Object.setPrototypeOf(cluster, layer)
+  // Aliases that are own properties (node-redis 4's constructor and 5's and 6's class fields make `subscribe`…) are replaced where they are.
+  for (const name of Object.getOwnPropertyNames(cluster)) {
+    if (typeof Object.getOwnPropertyDescriptor(cluster, name)?.value === 'function' && commands.has(commandKey(name))) target[name] = closed
+  }
+  target.multi = target.MULTI = function (this: unknown, ...args: unknown[]): Multi {
+    const multi = build.apply(this, args)
+    multi.exec = multi.execAsPipeline = closed
+    return multi
+  }
 }
 
 /**
@@ -126,6 +160,7 @@ export class ClusterDriver implements Driver {
   async close (): Promise<void> {
     this.kill?.abort()
     await destroy(this.cluster)
+    refuseCommands(this.cluster)
   }
 
   /** Drops and reopens the node connections whose PING went unanswered. */

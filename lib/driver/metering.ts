@@ -1,6 +1,7 @@
 import * as dc from 'node:diagnostics_channel'
 import { driverOf } from './build'
 import { ClientDriver } from './client'
+import { commandNames } from './commands'
 
 /** Where a connection's command timings go (lib/metrics.ts's ConnectionMetrics). */
 export interface CommandSink {
@@ -44,21 +45,6 @@ function meterMulti (target: Record<string, unknown>, sink: CommandSink): () => 
     if (own === undefined) delete target.Multi
     else Object.defineProperty(target, 'Multi', own)
   }
-}
-
-/** The names of the command methods of `target`: every method whose name, underscores dropped and upper-cased, is also that of an upper-case method (`hGetAll` and `HGETALL`). */
-function commandNames (target: object): string[] {
-  const methods = new Set<string>()
-  for (let o = Object.getPrototypeOf(target); o !== null && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
-    for (const name of Object.getOwnPropertyNames(o)) {
-      if (typeof Object.getOwnPropertyDescriptor(o, name)?.value === 'function') methods.add(name)
-    }
-  }
-  const key = (name: string): string => name.replace(/_/g, '').toUpperCase()
-  const upper = new Set([...methods].filter((name) => /^[A-Z][A-Z0-9_]*$/.test(name)).map(key))
-  // MULTI builds a transaction (counted at its exec()), it sends nothing.
-  upper.delete('MULTI')
-  return [...methods].filter((name) => upper.has(key(name)) || name === 'sendCommand')
 }
 
 /**

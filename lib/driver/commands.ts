@@ -1,0 +1,18 @@
+/** The command a method sends, by its name: `clientList` and `CLIENT_LIST` both give `CLIENTLIST`. */
+export function commandKey (name: string): string {
+  return name.replace(/_/g, '').toUpperCase()
+}
+
+/** The names of the command methods of `target`: every method whose name, underscores dropped and upper-cased, is also that of an upper-case method (`hGetAll` and `HGETALL`). */
+export function commandNames (target: object): string[] {
+  const methods = new Set<string>()
+  for (let o = Object.getPrototypeOf(target); o !== null && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
+    for (const name of Object.getOwnPropertyNames(o)) {
+      if (typeof Object.getOwnPropertyDescriptor(o, name)?.value === 'function') methods.add(name)
+    }
+  }
+  const upper = new Set([...methods].filter((name) => /^[A-Z][A-Z0-9_]*$/.test(name)).map(commandKey))
+  // MULTI builds a transaction (counted at its exec()), it sends nothing.
+  upper.delete('MULTI')
+  return [...methods].filter((name) => upper.has(commandKey(name)) || name === 'sendCommand')
+}
