@@ -1,5 +1,5 @@
 import { ClientClosedError } from 'redis'
-import { commandKey, commandNames } from './commands'
+import { commandKey, layerCommands } from './commands'
 import { destroy, noop, type Closable, type Driver, type Emitter, type Event } from './driver'
 import type { KillSwitch } from './kill-switch'
 
@@ -55,12 +55,12 @@ type Multi = Record<'exec' | 'execAsPipeline', unknown>
 function refuseCommands (cluster: object): void {
   const target = cluster as Record<string, unknown>
   const closed = async (): Promise<never> => { throw new ClientClosedError() }
-  const names = commandNames(cluster)
-  const commands = new Set(names.map(commandKey))
   const build = target.MULTI as (...args: unknown[]) => Multi
-  const layer = Object.create(Object.getPrototypeOf(cluster) as object) as Record<string, unknown>
-  for (const name of names) layer[name] = closed
-  Object.setPrototypeOf(cluster, layer)
+  const commands = new Set<string>()
+  layerCommands(cluster, (name) => {
+    commands.add(commandKey(name))
+    return closed
+  })
   // Aliases that are own properties (node-redis 4's constructor and 5's and 6's class fields make `subscribe`…) are replaced where they are.
   for (const name of Object.getOwnPropertyNames(cluster)) {
     if (typeof Object.getOwnPropertyDescriptor(cluster, name)?.value === 'function' && commands.has(commandKey(name))) target[name] = closed

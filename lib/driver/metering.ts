@@ -1,7 +1,7 @@
 import * as dc from 'node:diagnostics_channel'
 import { driverOf } from './build'
 import { ClientDriver } from './client'
-import { commandNames } from './commands'
+import { layerCommands } from './commands'
 
 /** Where a connection's command timings go (lib/metrics.ts's ConnectionMetrics). */
 export interface CommandSink {
@@ -56,13 +56,11 @@ function meterMulti (target: Record<string, unknown>, sink: CommandSink): () => 
  * sendCommand()) is counted once. Undone by the function returned.
  */
 function meterMethods (target: object, sink: CommandSink): () => void {
-  const proto = Object.getPrototypeOf(target) as object
-  const layer = Object.create(proto) as Record<string, unknown>
   let inside = false
-  for (const name of commandNames(target)) {
+  const remove = layerCommands(target, (name) => {
     const original = (target as Record<string, (...args: unknown[]) => unknown>)[name]
     // One async frame per command, no closure: what the reply's await costs is the whole overhead.
-    layer[name] = async function (this: unknown, ...args: unknown[]) {
+    return async function (this: unknown, ...args: unknown[]) {
       /* c8 ignore next -- node-redis 4's cluster only: its commands go through its sendCommand() (.ci/run runs the suite on each major) */
       if (inside) return await original.apply(this, args)
       inside = true
@@ -82,12 +80,11 @@ function meterMethods (target: object, sink: CommandSink): () => void {
         throw err
       }
     }
-  }
-  Object.setPrototypeOf(target, layer)
+  })
   const multi = meterMulti(target as Record<string, unknown>, sink)
   return () => {
     multi()
-    if (Object.getPrototypeOf(target) === layer) Object.setPrototypeOf(target, proto)
+    remove()
   }
 }
 
