@@ -10,11 +10,10 @@ export interface CommandSink {
   failed (start: number, err: unknown): void
 }
 
-/** Runs `fn` and reports its outcome and latency to `sink`. */
-async function timed (sink: CommandSink, fn: (...args: unknown[]) => unknown, self: unknown, args: unknown[]): Promise<unknown> {
-  const start = performance.now()
+/** Awaits a command's reply and reports it, with its latency from `start`, to `sink`: the one async frame a metered command costs. */
+async function settled (sink: CommandSink, start: number, pending: unknown): Promise<unknown> {
   try {
-    const reply = await fn.apply(self, args)
+    const reply = await pending
     sink.done(start)
     return reply
   } catch (err) {
@@ -38,8 +37,9 @@ function meterMulti (target: Record<string, unknown>, sink: CommandSink): () => 
   if (typeof Multi !== 'function') return () => {}
   const own = Object.getOwnPropertyDescriptor(target, 'Multi')
   target.Multi = class MeteredMulti extends Multi {
-    override async exec (...args: unknown[]): Promise<unknown> { return await timed(sink, super.exec, this, args) }
-    override async execAsPipeline (...args: unknown[]): Promise<unknown> { return await timed(sink, super.execAsPipeline, this, args) }
+    // Not async: settled() is the one async frame (node-redis's exec() and execAsPipeline() are async, they never throw at the call).
+    override exec (...args: unknown[]): Promise<unknown> { return settled(sink, performance.now(), super.exec(...args)) }
+    override execAsPipeline (...args: unknown[]): Promise<unknown> { return settled(sink, performance.now(), super.execAsPipeline(...args)) }
   }
   return () => {
     if (own === undefined) delete target.Multi
@@ -59,10 +59,10 @@ function meterMethods (target: object, sink: CommandSink): () => void {
   let inside = false
   const remove = layerCommands(target, (name) => {
     const original = (target as Record<string, (...args: unknown[]) => unknown>)[name]
-    // One async frame per command, no closure: what the reply's await costs is the whole overhead.
-    return async function (this: unknown, ...args: unknown[]) {
+    // Not async: a command sent through another one (a v4 cluster's go through its sendCommand()) passes straight through, and settled() is the one async frame.
+    return function (this: unknown, ...args: unknown[]) {
       /* c8 ignore next -- node-redis 4's cluster only: its commands go through its sendCommand() (.ci/run runs the suite on each major) */
-      if (inside) return await original.apply(this, args)
+      if (inside) return original.apply(this, args)
       inside = true
       const start = performance.now()
       let pending: unknown
@@ -71,14 +71,7 @@ function meterMethods (target: object, sink: CommandSink): () => void {
       } finally {
         inside = false
       }
-      try {
-        const reply = await pending
-        sink.done(start)
-        return reply
-      } catch (err) {
-        sink.failed(start, err)
-        throw err
-      }
+      return settled(sink, start, pending)
     }
   })
   const multi = meterMulti(target as Record<string, unknown>, sink)
