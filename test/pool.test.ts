@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { test } from 'tap'
+import { ClientClosedError } from 'redis'
 import fastifyRedis, { redisHealth, type FastifyNodeRedisOptions, type RedisClientPool } from 'fastify-node-redis'
 import { resolveOptions } from '../lib/options'
 import { appWithLogs, eventually, sleep, startupError, testApp } from './helpers/app'
@@ -218,6 +219,10 @@ test('a password and a db reach every connection of the pool; close leaves none 
   await app.close()
   await eventually(async () => (await server.clients()).length === 0)
   t.pass('no connection left after close')
+  // As on a closed client: not ClientOfflineError, which says "try again later".
+  await t.rejects(pool.get('a'), new ClientClosedError(), 'a command after close: ClientClosedError')
+  await t.rejects(pool.multi().get('a').exec(), new ClientClosedError(), 'a MULTI after close too')
+  await t.rejects(pool.execute(async (client: Lent) => await client.get('a')), new ClientClosedError(), 'and execute()')
 })
 
 test('lazyConnect: the pool connects in the background and fails fast until it is ready', { skip: pools }, async (t) => {

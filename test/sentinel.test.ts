@@ -1,4 +1,5 @@
 import { test, type Test } from 'tap'
+import { ClientClosedError } from 'redis'
 import fastifyRedis, { redisHealth, type RedisClient, type RedisSentinel } from 'fastify-node-redis'
 import { resolveOptions, type FastifyNodeRedisOptions } from '../lib/options'
 import { needs5, redisVersion } from '../lib/driver/major'
@@ -162,6 +163,9 @@ test('a Sentinel connection: ready at startup, commands go to the master, MULTI,
   await app.close()
   await eventually(async () => (await setup.data[0].clients()).filter((c) => c.db === '2').length === 0)
   t.pass('close leaves no connection open')
+  // As on a closed client: not ClientOfflineError, which says "try again later".
+  await t.rejects(app.redis.ha.get('k'), new ClientClosedError(), 'a command after close: ClientClosedError')
+  await t.rejects(app.redis.ha.multi().get('k').exec(), new ClientClosedError(), 'a MULTI after close too')
 })
 
 test('startup fails within connectTimeout, naming the master and the sentinels: none answers, unknown name, refused credentials', { skip }, async (t) => {

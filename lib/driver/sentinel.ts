@@ -67,8 +67,11 @@ export class SentinelDriver implements Driver {
     const target = (this.sentinel as unknown as { _self: Record<'_execute', Execute> })._self
     const execute = target._execute
     this.rediscover = async () => await execute.call(target, false, async (client: { ping: () => Promise<unknown> }) => await client.ping())
+    const closed = (): boolean => this.closed
     const up = (isReadonly: boolean | undefined): boolean => this.isReady || (isReadonly === true && [...this.sentinel.getReplicaNodes().values()].some((n) => n > 0))
     target._execute = async function (this: unknown, isReadonly, fn) {
+      // After close, as on a closed client (node-redis would say offline).
+      if (closed()) throw new redis.ClientClosedError()
       if (!up(isReadonly)) throw new redis.ClientOfflineError()
       // A command whose connection drops under it fails then, as on a single
       // connection, instead of waiting for node-redis to rediscover the
