@@ -72,8 +72,6 @@ export class PoolDriver implements Driver {
   private readonly self: NodeRedisPool
   /** drain() or close() was called. */
   private closing = false
-  /** close() was called: commands reject as they do on a closed client. */
-  private closed = false
 
   /**
    * `probe`: a client of the same options, for PINGs. `kill`: the switch of
@@ -98,7 +96,6 @@ export class PoolDriver implements Driver {
       configurable: true,
       writable: true,
       value: async (fn: Task) => {
-        if (this.closed) throw new redis.ClientClosedError()
         if (failFast && (!this.probe.isReady || !this.anyReady())) throw offline()
         // With none idle, the pool would open a connection (or wait for one):
         // not while some of its connections are down.
@@ -190,8 +187,9 @@ export class PoolDriver implements Driver {
 
   async close (): Promise<void> {
     this.closing = true
-    this.closed = true
     this.kill.abort()
+    // Put in at close, nothing on the command path before: as on a closed client (node-redis would say offline).
+    this.self.execute = async () => { throw new redis.ClientClosedError() }
     // A connection opened on demand may still come back to the pool after
     // this, and its idle-connection cleanup would keep the process alive for
     // cleanupDelay, then destroy() connections already closed (which throws

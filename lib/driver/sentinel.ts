@@ -27,6 +27,11 @@ export function isSentinel (built: object): built is NodeRedisSentinel {
 /* c8 ignore start -- node-redis 5 and later only: on 4, Sentinel is refused before a driver is built (.ci/run runs the suite on each major) */
 type Execute = (this: unknown, isReadonly: boolean | undefined, fn: unknown) => Promise<unknown>
 
+/** The instance behind node-redis's `Object.create()` wrappers, whose `_execute(isReadonly, fn)` every command, MULTI and pipeline goes through. */
+function executorOf (sentinel: NodeRedisSentinel): Record<'_execute', Execute> {
+  return (sentinel as unknown as { _self: Record<'_execute', Execute> })._self
+}
+
 /**
  * Adapts a node-redis Sentinel client to the connection lifecycle. While
  * its master is down, node-redis makes every command wait (it rediscovers
@@ -64,14 +69,11 @@ export class SentinelDriver implements Driver {
    * for a read-only command, a replica) is connected.
    */
   private failFast (): void {
-    const target = (this.sentinel as unknown as { _self: Record<'_execute', Execute> })._self
+    const target = executorOf(this.sentinel)
     const execute = target._execute
     this.rediscover = async () => await execute.call(target, false, async (client: { ping: () => Promise<unknown> }) => await client.ping())
-    const closed = (): boolean => this.closed
     const up = (isReadonly: boolean | undefined): boolean => this.isReady || (isReadonly === true && [...this.sentinel.getReplicaNodes().values()].some((n) => n > 0))
     target._execute = async function (this: unknown, isReadonly, fn) {
-      // After close, as on a closed client (node-redis would say offline).
-      if (closed()) throw new redis.ClientClosedError()
       if (!up(isReadonly)) throw new redis.ClientOfflineError()
       // A command whose connection drops under it fails then, as on a single
       // connection, instead of waiting for node-redis to rediscover the
@@ -137,6 +139,8 @@ export class SentinelDriver implements Driver {
   async close (): Promise<void> {
     this.closed = true
     this.kill?.abort()
+    // Put in at close, nothing on the command path before: as on a closed client (node-redis would say offline).
+    if (this.kill !== undefined) executorOf(this.sentinel)._execute = async () => { throw new redis.ClientClosedError() }
     const destroyed = Promise.resolve(this.sentinel.destroy()).catch(noop)
     if (this.connecting === undefined) await destroyed
   }
