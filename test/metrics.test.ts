@@ -228,6 +228,19 @@ test('a client passed in: counted while the app runs, left as it was after close
   t.equal(metrics.commands, 2, 'nothing is counted after close')
 })
 
+test('node-redis 5 and 6: commands sent through a wrapper of the client (withTypeMapping) count too; close takes the timing off again', { skip: since5('withTypeMapping()') }, async (t) => {
+  const server = await startRedis(t)
+  const { app } = appWithLogs(t)
+  await app.register(fastifyRedis, { port: server.port, metrics: true, commandTimeout: 0 })
+  const redis = app.redis.redis as unknown as { withTypeMapping (mapping: object): { get (key: string): Promise<unknown> }, _self: object }
+  const before = on(app, 'redis').commands
+  await redis.withTypeMapping({}).get('k')
+  t.equal(on(app, 'redis').commands, before + 1)
+  t.ok(Object.hasOwn(redis._self, 'sendCommand'), 'timed at the one method every command goes through')
+  await app.close()
+  t.notOk(Object.hasOwn(redis._self, 'sendCommand'), 'taken off at close')
+})
+
 test('a cluster connection is counted at the cluster level', async (t) => {
   const cluster = await startCluster(t, { masters: 3, replicasPerMaster: 0 })
   const { app } = appWithLogs(t)

@@ -81,6 +81,55 @@ function meterMethods (target: object, sink: CommandSink): () => void {
   }
 }
 
+/* c8 ignore start -- node-redis 5 and 6 only (4 has no _self): test/metrics.test.ts runs this there (.ci/run runs the suite on each major) */
+/** Reports a command's reply or failure to `sink`; never rejects (the caller gets `pending` itself and handles it). */
+async function observe (sink: CommandSink, start: number, pending: unknown): Promise<void> {
+  try {
+    await pending
+    sink.done(start)
+  } catch (err) {
+    sink.failed(start, err)
+  }
+}
+
+/** What node-redis 5 and 6 send every command through: their client's real object (`_self`), below the wrappers. */
+interface CommandPath {
+  sendCommand (args: unknown, options: unknown): unknown
+  _executeCommand: unknown
+}
+
+/**
+ * A node-redis 5 or 6 client: every command method, every wrapper
+ * (`withTypeMapping()`…) and `sendCommand()` itself go through one method,
+ * `_self.sendCommand()`, which node-redis's own code awaits. The plugin
+ * times that one, where the layer would wrap each command method and give
+ * the caller a promise of its own: per command, no arguments array, no
+ * extra promise in the caller's chain (measured in docs/benchmarks.md#metrics).
+ * MULTI and pipelines skip it (they write to the queue): meterMulti() times
+ * their exec().
+ */
+function meterSendCommand (exposed: object, self: CommandPath, sink: CommandSink): () => void {
+  const own = Object.getOwnPropertyDescriptor(self, 'sendCommand')
+  const original = self.sendCommand
+  // Its two parameters, not a rest array: sendCommand(args, options) on 5 and 6.
+  const metered = function (this: unknown, args: unknown, options: unknown): unknown {
+    const start = performance.now()
+    const pending = original.call(this, args, options)
+    // Not awaited (and it never rejects): node-redis, or the caller of sendCommand(), handles `pending`.
+    observe(sink, start, pending)
+    return pending
+  }
+  self.sendCommand = metered
+  const multi = meterMulti(exposed as Record<string, unknown>, sink)
+  return () => {
+    multi()
+    if (self.sendCommand !== metered) return
+    if (own === undefined) delete (self as Partial<CommandPath>).sendCommand
+    else Object.defineProperty(self, 'sendCommand', own)
+  }
+}
+/* c8 ignore stop */
+
 const SINK = Symbol('fastify-node-redis.sink')
 const START = Symbol('fastify-node-redis.start')
 /** What node-redis 5.12+ and 6 publish on `node-redis:command` (the fields read here), plus what the plugin adds. */
@@ -141,8 +190,12 @@ function meterTraced (client: { _clientId: string }, sink: CommandSink): () => v
  * against 1.5 µs and 0.6 µs for the layer; docs/metrics.md#cost).
  */
 export function instrument (exposed: object, sink: CommandSink): () => void {
+  if (!(driverOf(exposed) instanceof ClientDriver)) return meterMethods(exposed, sink)
   const id = (exposed as { _clientId?: unknown })._clientId
   /* c8 ignore next -- node-redis 5.12+ and 6 give a client an id (and trace its commands); 4 has neither (.ci/run runs the suite on each major) */
-  if (driverOf(exposed) instanceof ClientDriver && typeof id === 'string' && commandTraces.hasSubscribers) return meterTraced(exposed as { _clientId: string }, sink)
+  if (typeof id === 'string' && commandTraces.hasSubscribers) return meterTraced(exposed as { _clientId: string }, sink)
+  const self = (exposed as { _self?: Partial<CommandPath> })._self
+  /* c8 ignore next -- node-redis 5 and 6 (4 has no _self; its commands take a private path, so the layer times them): .ci/run runs the suite on each major */
+  if (typeof self?.sendCommand === 'function' && typeof self._executeCommand === 'function') return meterSendCommand(exposed, self as CommandPath, sink)
   return meterMethods(exposed, sink)
 }
