@@ -9,6 +9,7 @@ declare module 'autocannon' {
       connections?: number
       pipelining?: number
       duration?: number
+      overallRate?: number
       timeout?: number
       method?: string
       headers?: Record<string, string>

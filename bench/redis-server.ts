@@ -9,6 +9,8 @@ export interface BenchRedis {
   /** `redis://127.0.0.1:<port>`, without a database. */
   readonly url: string
   readonly version: string
+  /** The redis-server process. */
+  readonly pid: number
   /** Kills the server and removes its folder; safe to call twice, and from an exit handler. */
   stop (): void
 }
@@ -88,6 +90,7 @@ export async function startRedisServer (): Promise<BenchRedis> {
     port,
     url: `redis://127.0.0.1:${port}`,
     version,
+    pid: server.pid!,
     stop () {
       if (server.exitCode === null && server.signalCode === null) server.kill('SIGKILL')
       rmSync(dir, { recursive: true, force: true })
