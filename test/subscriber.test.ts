@@ -173,10 +173,14 @@ test('a subscriber whose user may not name its connection fails at startup with 
 test('with metrics on, a subscriber counts the subscriptions it holds and the messages it receives', async (t) => {
   const { server, app, got, listener } = await subscriberApp(t, { metrics: true })
   const other = (): void => {}
+  const commands = (): number => (redisMetrics(app).connections.events as { commands: number }).commands
+  const before = commands()
   await app.redis.events.subscribe(['a', 'b'], listener)
   await app.redis.events.SUBSCRIBE('a', other)
   await app.redis.events.pSubscribe('p.*', listener)
   t.match(redisMetrics(app).connections.events, { enabled: true, channels: 3, messages: 0 })
+  // At least: the watchdog's PINGs count too.
+  t.ok(commands() - before >= 3, 'each subscribe call counts as a command, on every major')
   for (const channel of ['a', 'b', 'p.1']) await delivered(app, got, channel, `to ${channel}`)
   const counted = (redisMetrics(app).connections.events as { messages: number }).messages
   t.ok(counted >= got.length, `${counted} messages counted, ${got.length} received by the listener`)
@@ -189,6 +193,16 @@ test('with metrics on, a subscriber counts the subscriptions it holds and the me
   await app.redis.events.unsubscribe()
   await app.redis.events.pUnsubscribe()
   t.match(redisMetrics(app).connections.events, { channels: 0 })
+})
+
+test('with metrics on, a refused subscribe counts as a failed command, by its error class', async (t) => {
+  const server = await startRedis(t, { users: [{ name: 'sub', password: 'sub-pass', rules: '~* &allowed +@all' }] })
+  const { app } = appWithLogs(t)
+  await app.register(fastifyRedis, { prefix: 'EVENTS', port: server.port, username: 'sub', password: 'sub-pass', subscriber: true, metrics: true })
+  await app.redis.events.subscribe('allowed', () => {})
+  const err = await app.redis.events.subscribe('forbidden', () => {}).then(() => undefined, (e: Error) => e)
+  t.match(err?.message, /NOPERM/)
+  t.match(redisMetrics(app).connections.events, { errors: { [err!.constructor.name]: 1 }, channels: 1 })
 })
 
 test('subscriber: true is refused where a subscriber cannot be', async (t) => {

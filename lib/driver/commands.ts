@@ -19,13 +19,13 @@ function commandNames (target: object): string[] {
 
 /**
  * Puts a layer between `target` and its prototype holding `method(name)`
- * for each of its command methods (read before the layer is in), and
+ * for each of its command methods but those in `skip` (read before the layer is in), and
  * returns what takes the layer out again while it is still the first.
  */
-export function layerCommands (target: object, method: (name: string) => Function): () => void {
+export function layerCommands (target: object, method: (name: string) => Function, skip: ReadonlySet<string> = new Set()): () => void {
   const proto = Object.getPrototypeOf(target) as object
   const layer = Object.create(proto) as Record<string, unknown>
-  for (const name of commandNames(target)) layer[name] = method(name)
+  for (const name of commandNames(target)) if (!skip.has(name)) layer[name] = method(name)
   Object.setPrototypeOf(target, layer)
   return () => { if (Object.getPrototypeOf(target) === layer) Object.setPrototypeOf(target, proto) }
 }

@@ -2,6 +2,7 @@ import * as dc from 'node:diagnostics_channel'
 import { driverOf } from './build'
 import { ClientDriver } from './client'
 import { layerCommands } from './commands'
+import { PUBSUB_METHODS, SubscriberDriver } from './subscriber'
 
 /** Where a connection's command timings go (lib/metrics.ts's ConnectionMetrics). */
 export interface CommandSink {
@@ -55,7 +56,7 @@ function meterMulti (target: Record<string, unknown>, sink: CommandSink): () => 
  * command sent through another one (a v4 cluster's commands go through its
  * sendCommand()) is counted once. Undone by the function returned.
  */
-function meterMethods (target: object, sink: CommandSink): () => void {
+function meterMethods (target: object, sink: CommandSink, skip?: ReadonlySet<string>): () => void {
   let inside = false
   const remove = layerCommands(target, (name) => {
     const original = (target as Record<string, (...args: unknown[]) => unknown>)[name]
@@ -73,7 +74,7 @@ function meterMethods (target: object, sink: CommandSink): () => void {
       }
       return settled(sink, start, pending)
     }
-  })
+  }, skip)
   const multi = meterMulti(target as Record<string, unknown>, sink)
   return () => {
     multi()
@@ -194,6 +195,8 @@ export function instrument (exposed: object, sink: CommandSink): () => void {
   const id = (exposed as { _clientId?: unknown })._clientId
   /* c8 ignore next -- node-redis 5.12+ and 6 give a client an id (and trace its commands); 4 has neither (.ci/run runs the suite on each major) */
   if (typeof id === 'string' && commandTraces.hasSubscribers) return meterTraced(exposed as { _clientId: string }, sink)
+  // A subscriber: the layer for its few other commands (PING); SubscriberDriver.meter() times (un)subscribe calls.
+  if (driverOf(exposed) instanceof SubscriberDriver) return meterMethods(exposed, sink, PUBSUB_METHODS)
   const self = (exposed as { _self?: Partial<CommandPath> })._self
   /* c8 ignore next -- node-redis 5 and 6 (4 has no _self; its commands take a private path, so the layer times them): .ci/run runs the suite on each major */
   if (typeof self?.sendCommand === 'function' && typeof self._executeCommand === 'function') return meterSendCommand(exposed, self as CommandPath, sink)

@@ -13,10 +13,13 @@ const KINDS = { channels: 'CHANNELS', patterns: 'PATTERNS', shards: 'SHARDED' } 
 /** The subscribe methods of each kind, both spellings. */
 const SUBSCRIBE = [['subscribe', 'SUBSCRIBE'], ['pSubscribe', 'PSUBSCRIBE'], ['sSubscribe', 'SSUBSCRIBE']] as const
 
-/** What counts a subscriber's subscriptions and messages (the connection's metrics). */
+/** What counts a subscriber's subscriptions, messages and (un)subscribe calls (the connection's metrics). */
 export interface SubscriberMeter {
   subscriptions (count: number): void
   message (): void
+  /** An (un)subscribe call answered, or failed; `start` is the `performance.now()` of the call. */
+  done (start: number): void
+  failed (start: number, err: unknown): void
 }
 
 type Method = (...args: unknown[]) => Promise<unknown>
@@ -27,6 +30,8 @@ const UNSUBSCRIBE = {
   patterns: ['pUnsubscribe', 'PUNSUBSCRIBE'],
   shards: ['sUnsubscribe', 'SUNSUBSCRIBE']
 } as const
+/** Every (un)subscribe method, both spellings: SubscriberDriver.meter() times them (the metrics' layer leaves them out). */
+export const PUBSUB_METHODS: ReadonlySet<string> = new Set([...SUBSCRIBE, ...Object.values(UNSUBSCRIBE)].flat())
 /** The fields of a CLIENT LIST line that count each kind (`ssub` since Redis 7). */
 const FIELDS = { channels: 'sub', patterns: 'psub', shards: 'ssub' } as const
 
@@ -107,9 +112,16 @@ export class SubscriberDriver extends ClientDriver {
     for (const names of [...SUBSCRIBE, ...Object.values(UNSUBSCRIBE)]) {
       const method = target[names[0]]
       const subscribe = (SUBSCRIBE as ReadonlyArray<readonly string[]>).includes(names)
+      // Each call counts as a command, on every major: node-redis 4 keeps them as own properties, out of the layer's reach.
       const counted: Method = async function (this: unknown, channels, listener, ...rest) {
+        const start = performance.now()
         try {
-          return await method.call(this, channels, subscribe ? standIn(listener) : listener, ...rest)
+          const reply = await method.call(this, channels, subscribe ? standIn(listener) : listener, ...rest)
+          meter.done(start)
+          return reply
+        } catch (err) {
+          meter.failed(start, err)
+          throw err
         } finally {
           update()
         }
