@@ -218,9 +218,9 @@ async function cpuOf (server: Server): Promise<number> {
 /**
  * One autocannon run. Latency is recorded here from autocannon's per-response
  * event, in microseconds: its own histogram keeps whole milliseconds, too
- * coarse for sub-millisecond loopback latencies.
+ * coarse for sub-millisecond loopback latencies. `rate`: requests per
+ * second over all connections; 0 is as fast as the server answers.
  */
-/** `rate`: requests per second over all connections; 0 is as fast as the server answers. */
 async function fire (server: Server, load: Load, duration: number, rate = 0): Promise<Trial> {
   const histogram = createHistogram()
   const cpuBefore = await cpuOf(server)
@@ -366,55 +366,43 @@ const PAIRED: readonly Comparison[] = [
  * lie) and stay there, so the rounds are spread over several fresh pairs of
  * processes, and the median is taken over all of them.
  */
-async function pairedPhase ({ name, a: idA, b: idB }: Comparison): Promise<Pair[]> {
-  const count = cpus().length
-  const all = `0-${count - 1}`
-  const others = `0-${count - 2}`
-  const cpu = String(count - 1)
+async function pairedPhase ({ name, a: idA, b: idB }: Comparison, cpu: string | undefined): Promise<Pair[]> {
   const rate = settings.pairedRate
-  let pinned = count >= 2
   console.log(`\n${name}, loaded together at ${rate} req/s each: ${settings.pairedProcesses} fresh pair${settings.pairedProcesses === 1 ? '' : 's'} ` +
     `of processes, ${settings.pairedRounds} round${settings.pairedRounds === 1 ? '' : 's'} of ${settings.pairedDuration} s each`)
   const pairs: Pair[] = []
-  try {
-    if (pinned) pinned = pin(process.pid, others) && pin(redis!.pid, others)
-    for (let processes = 0; processes < settings.pairedProcesses; processes++) {
-      // Which of the two starts first, and is loaded first in a round, alternates: an A/A run
-      // (both without metrics) that always put the same one first saw it cost 2.6% more.
-      const aFirst = processes % 2 === 0
-      const first = await startServer(aFirst ? idA : idB, 'paired')
-      const second = await startServer(aFirst ? idB : idA, 'paired')
-      const [a, b] = aFirst ? [first, second] : [second, first]
-      if (typeof a === 'string' || typeof b === 'string') throw new Error(`the paired servers did not start: ${String(a)}, ${String(b)}`)
-      try {
-        await check(a, loadOf(a, 'GET'))
-        await check(b, loadOf(b, 'GET'))
-        if (pinned) pinned = pin(a.child.pid!, cpu) && pin(b.child.pid!, cpu)
-        const both = async (duration: number, round: number): Promise<[Trial, Trial]> => {
-          const order = (processes + round) % 2 === 0 ? [a, b] : [b, a]
-          const [x, y] = await Promise.all(order.map(async (s) => await fire(s, loadOf(s, 'GET'), duration, rate)))
-          return order[0] === a ? [x, y] : [y, x]
-        }
-        // Fresh processes: a longer warmup, for V8 to compile what the load runs.
-        await both(Math.max(2, settings.warmup), 0)
-        for (let round = 0; round < settings.pairedRounds; round++) {
-          if (round > 0 && settings.warmup > 0) await both(settings.warmup, round)
-          const [ta, tb] = await both(settings.pairedDuration, round)
-          pairs.push({ a: ta, b: tb, processes })
-          const failures = ta.failures + tb.failures
-          console.log(`  processes ${processes + 1}/${settings.pairedProcesses}, round ${round + 1}/${settings.pairedRounds}: server CPU/req ` +
-            `${idA} ${fixed(ta.cpuPerRequest, 1)} µs, ${idB} ${fixed(tb.cpuPerRequest, 1)} µs: ${fixed(tb.cpuPerRequest / ta.cpuPerRequest, 3)}×` +
-            (failures > 0 ? `  (${failures} errors/non-2xx!)` : ''))
-        }
-      } finally {
-        await Promise.all([stopChild(a.child), stopChild(b.child)])
+  for (let processes = 0; processes < settings.pairedProcesses; processes++) {
+    // Which of the two starts first, and is loaded first in a round, alternates: an A/A run
+    // (both without metrics) that always put the same one first saw it cost 2.6% more.
+    const aFirst = processes % 2 === 0
+    const first = await startServer(aFirst ? idA : idB, 'paired')
+    const second = await startServer(aFirst ? idB : idA, 'paired')
+    const [a, b] = aFirst ? [first, second] : [second, first]
+    if (typeof a === 'string' || typeof b === 'string') throw new Error(`the paired servers did not start: ${String(a)}, ${String(b)}`)
+    try {
+      await check(a, loadOf(a, 'GET'))
+      await check(b, loadOf(b, 'GET'))
+      if (cpu !== undefined) for (const s of [a, b]) pin(s.child.pid!, cpu)
+      const both = async (duration: number, round: number): Promise<[Trial, Trial]> => {
+        const order = (processes + round) % 2 === 0 ? [a, b] : [b, a]
+        const [x, y] = await Promise.all(order.map(async (s) => await fire(s, loadOf(s, 'GET'), duration, rate)))
+        return order[0] === a ? [x, y] : [y, x]
       }
+      // Fresh processes: a longer warmup, for V8 to compile what the load runs.
+      await both(Math.max(2, settings.warmup), 0)
+      for (let round = 0; round < settings.pairedRounds; round++) {
+        if (round > 0 && settings.warmup > 0) await both(settings.warmup, round)
+        const [ta, tb] = await both(settings.pairedDuration, round)
+        pairs.push({ a: ta, b: tb, processes })
+        const failures = ta.failures + tb.failures
+        console.log(`  processes ${processes + 1}/${settings.pairedProcesses}, round ${round + 1}/${settings.pairedRounds}: server CPU/req ` +
+          `${idA} ${fixed(ta.cpuPerRequest, 1)} µs, ${idB} ${fixed(tb.cpuPerRequest, 1)} µs: ${fixed(tb.cpuPerRequest / ta.cpuPerRequest, 3)}×` +
+          (failures > 0 ? `  (${failures} errors/non-2xx!)` : ''))
+      }
+    } finally {
+      await Promise.all([stopChild(a.child), stopChild(b.child)])
     }
-  } finally {
-    // Later phases fork fresh processes from this one: they get every CPU again.
-    if (count >= 2) pin(process.pid, all) && pin(redis!.pid, all)
   }
-  console.log(pinned ? `  (servers pinned to CPU ${cpu}, this process and redis-server to ${others})` : '  (not pinned: one CPU, or taskset failed)')
   return pairs
 }
 
@@ -423,8 +411,19 @@ async function pairedPhases (servers: Server[]): Promise<Map<string, Pair[]>> {
   const results = new Map<string, Pair[]>()
   if (settings.pairedProcesses === 0 || settings.pairedRounds === 0) return results
   const started = new Set(servers.map((s) => s.id))
-  for (const comparison of PAIRED) {
-    if (started.has(comparison.a) && started.has(comparison.b)) results.set(comparison.name, await pairedPhase(comparison))
+  const comparisons = PAIRED.filter((c) => started.has(c.a) && started.has(c.b))
+  if (comparisons.length === 0) return results
+  const count = cpus().length
+  const all = `0-${count - 1}`
+  const others = `0-${count - 2}`
+  // The servers of a pair get the last CPU (pairedPhase); this process and redis-server the others.
+  const pinned = count >= 2 && pin(process.pid, others) && pin(redis!.pid, others)
+  console.log(pinned ? `\nservers measured together are pinned to CPU ${count - 1}, this process and redis-server to ${others}` : '\nservers measured together are not pinned: one CPU, or taskset failed')
+  try {
+    for (const comparison of comparisons) results.set(comparison.name, await pairedPhase(comparison, pinned ? String(count - 1) : undefined))
+  } finally {
+    // Later phases fork fresh processes from this one: they get every CPU again.
+    if (count >= 2) pin(process.pid, all) && pin(redis!.pid, all)
   }
   return results
 }

@@ -191,12 +191,13 @@ function meterTraced (client: { _clientId: string }, sink: CommandSink): () => v
  * against 1.5 µs and 0.6 µs for the layer; docs/metrics.md#cost).
  */
 export function instrument (exposed: object, sink: CommandSink): () => void {
-  if (!(driverOf(exposed) instanceof ClientDriver)) return meterMethods(exposed, sink)
+  const driver = driverOf(exposed)
+  if (!(driver instanceof ClientDriver)) return meterMethods(exposed, sink)
   const id = (exposed as { _clientId?: unknown })._clientId
   /* c8 ignore next -- node-redis 5.12+ and 6 give a client an id (and trace its commands); 4 has neither (.ci/run runs the suite on each major) */
   if (typeof id === 'string' && commandTraces.hasSubscribers) return meterTraced(exposed as { _clientId: string }, sink)
   // A subscriber: the layer for its few other commands (PING); SubscriberDriver.meter() times (un)subscribe calls.
-  if (driverOf(exposed) instanceof SubscriberDriver) return meterMethods(exposed, sink, PUBSUB_METHODS)
+  if (driver instanceof SubscriberDriver) return meterMethods(exposed, sink, PUBSUB_METHODS)
   const self = (exposed as { _self?: Partial<CommandPath> })._self
   /* c8 ignore next -- node-redis 5 and 6 (4 has no _self; its commands take a private path, so the layer times them): .ci/run runs the suite on each major */
   if (typeof self?.sendCommand === 'function' && typeof self._executeCommand === 'function') return meterSendCommand(exposed, self as CommandPath, sink)

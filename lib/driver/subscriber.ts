@@ -1,6 +1,7 @@
 import { ClientDriver, type NodeRedisClient } from './client'
 import { destroy, noop, within } from './driver'
 import type { KillSwitch } from './kill-switch'
+import type { CommandSink } from './metering'
 
 /** Subscriptions by kind: SUBSCRIBE channels, PSUBSCRIBE patterns, SSUBSCRIBE shard channels. */
 export interface Subscriptions {
@@ -13,13 +14,10 @@ const KINDS = { channels: 'CHANNELS', patterns: 'PATTERNS', shards: 'SHARDED' } 
 /** The subscribe methods of each kind, both spellings. */
 const SUBSCRIBE = [['subscribe', 'SUBSCRIBE'], ['pSubscribe', 'PSUBSCRIBE'], ['sSubscribe', 'SSUBSCRIBE']] as const
 
-/** What counts a subscriber's subscriptions, messages and (un)subscribe calls (the connection's metrics). */
-export interface SubscriberMeter {
+/** What counts a subscriber's subscriptions, messages and, as commands, its (un)subscribe calls (the connection's metrics). */
+export interface SubscriberMeter extends CommandSink {
   subscriptions (count: number): void
   message (): void
-  /** An (un)subscribe call answered, or failed; `start` is the `performance.now()` of the call. */
-  done (start: number): void
-  failed (start: number, err: unknown): void
 }
 
 type Method = (...args: unknown[]) => Promise<unknown>
